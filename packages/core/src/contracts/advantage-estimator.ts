@@ -1,0 +1,20 @@
+/** Input of an advantage estimator. N trajectories, padded response length T. */
+export interface AdvantageInput {
+  /** Scalar rewards `[N]`. */
+  rewards: Float64Array;
+  /** Group index of each trajectory `[N]` (trajectories of one prompt share it; 0..numGroups-1). */
+  groupIndex: Int32Array;
+  /** Response mask `[N, T]` row-major (1 = valid response token). */
+  mask: Float32Array;
+  /** Padded response length T. */
+  tokens: number;
+}
+
+/**
+ * `advantage-estimator` kind: rewards → advantages `[N, T]` (row-major, zero on padding).
+ * Implementations are pure CPU arithmetic on small arrays (no tensors).
+ */
+export interface AdvantageEstimator {
+  /** @throws MmrlConfigError-like Error on an invalid group structure (e.g. a group of size 1 for GRPO). */
+  compute(input: AdvantageInput): Float32Array;
+}
