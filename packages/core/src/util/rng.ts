@@ -2,12 +2,11 @@ import seedrandom from 'seedrandom';
 
 /** A seeded random number generator (seedrandom's ARC4) whose state can be saved and restored. */
 export class Rng {
-  private prng: seedrandom.PRNG;
+  private prng: seedrandom.StatefulPRNG<seedrandom.State.Arc4>;
 
+  /** @param state a value returned by {@link Rng.state} to resume from (the seed is then ignored). */
   constructor(seed: number | string, state?: object) {
-    this.prng = state
-      ? seedrandom('', { state: state as seedrandom.State })
-      : seedrandom(String(seed), { state: true });
+    this.prng = seedrandom(String(seed), { state: (state as seedrandom.State.Arc4 | undefined) ?? true });
   }
 
   /** Uniform in [0, 1). */

@@ -1,0 +1,118 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { BACKENDS } from '../runtime/backend.js';
+
+/** A strategy slot in a config: `{ name, options }`. Its options schema comes from the registry. */
+export interface Slot<O = Record<string, unknown>> {
+  name: string;
+  options: O;
+}
+
+/**
+ * The parts of a run config that no strategy owns. Strategy slots are filled in by `composeConfigSchema` from the
+ * registry; `slot(kind)` placeholders mark where.
+ */
+export function baseConfigSchema(slot: (kind: string) => TSchema, slotList: (kind: string) => TSchema) {
+  return Type.Object(
+    {
+      $schema: Type.Optional(Type.String({ description: 'Path or URL of the composed JSON schema (editor completion).' })),
+      seed: Type.Integer({ minimum: 0, default: 1, description: 'Global seed: sampling, prompts, initial weights.' }),
+      runtime: Type.Object(
+        {
+          backend: Type.Union(
+            BACKENDS.map((b) => Type.Literal(b)),
+            { default: 'auto', description: 'tfjs backend: auto takes tensorflow when installed, else wasm.' },
+          ),
+        },
+        { additionalProperties: false, default: {} },
+      ),
+      task: slot('task'),
+      policy: slot('policy'),
+      reward: slot('reward-function'),
+      sft: Type.Object(
+        {
+          steps: Type.Integer({ minimum: 0, default: 200, description: 'Supervised warm-up steps on oracle traces.' }),
+          batchSize: Type.Integer({ minimum: 1, default: 32 }),
+          learningRate: Type.Number({ exclusiveMinimum: 0, default: 1e-3 }),
+          trainPrompts: Type.Integer({ minimum: 1, default: 2000, description: 'Size of the SFT prompt pool.' }),
+        },
+        { additionalProperties: false, default: {} },
+      ),
+      trainer: Type.Object(
+        {
+          steps: Type.Integer({ minimum: 0, default: 100, description: 'RL steps (one rollout batch each).' }),
+          promptsPerStep: Type.Integer({ minimum: 1, default: 16 }),
+          learningRate: Type.Number({ exclusiveMinimum: 0, default: 3e-4 }),
+          adamBeta1: Type.Number({ minimum: 0, maximum: 1, default: 0.9 }),
+          adamBeta2: Type.Number({ minimum: 0, maximum: 1, default: 0.999 }),
+          maxGradNorm: Type.Number({ minimum: 0, default: 1.0, description: 'Global gradient-norm clip (0 = off).' }),
+          ppoEpochs: Type.Integer({ minimum: 1, default: 1, description: 'Passes over each rollout batch.' }),
+          miniBatches: Type.Integer({ minimum: 1, default: 1, description: 'Optimizer updates per epoch.' }),
+          maxResponseTokens: Type.Integer({ minimum: 1, default: 24, description: 'Response length limit (EOS included).' }),
+          temperature: Type.Number({ exclusiveMinimum: 0, default: 1.0, description: 'Rollout sampling temperature.' }),
+          topP: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 1.0 }),
+          trainPrompts: Type.Integer({ minimum: 1, default: 2000, description: 'Size of the RL prompt pool.' }),
+          sources: slotList('trajectory-source'),
+          advantage: slot('advantage-estimator'),
+          weighters: slotList('token-weighter'),
+          objective: slot('policy-objective'),
+          evalEvery: Type.Integer({ minimum: 0, default: 0, description: 'Held-out evaluation every k steps (0 = end only).' }),
+        },
+        { additionalProperties: false },
+      ),
+      eval: Type.Object(
+        {
+          prompts: Type.Integer({ minimum: 1, default: 300, description: 'Held-out test prompts (test images only).' }),
+          seed: Type.Integer({ minimum: 0, default: 12345, description: 'Seed of the held-out prompt set.' }),
+        },
+        { additionalProperties: false, default: {} },
+      ),
+      output: Type.Object(
+        {
+          dir: Type.String({ default: 'runs', description: 'Parent of run directories.' }),
+          name: Type.Optional(Type.String({ description: 'Run directory name (default: a timestamp).' })),
+        },
+        { additionalProperties: false, default: {} },
+      ),
+      init: Type.Object(
+        {
+          checkpoint: Type.Optional(Type.String({ description: 'Policy checkpoint to start from (directory).' })),
+        },
+        { additionalProperties: false, default: {} },
+      ),
+    },
+    { additionalProperties: false },
+  );
+}
+
+export interface ResolvedConfig {
+  seed: number;
+  runtime: { backend: (typeof BACKENDS)[number] };
+  task: Slot;
+  policy: Slot;
+  reward: Slot;
+  sft: { steps: number; batchSize: number; learningRate: number; trainPrompts: number };
+  trainer: {
+    steps: number;
+    promptsPerStep: number;
+    learningRate: number;
+    adamBeta1: number;
+    adamBeta2: number;
+    maxGradNorm: number;
+    ppoEpochs: number;
+    miniBatches: number;
+    maxResponseTokens: number;
+    temperature: number;
+    topP: number;
+    trainPrompts: number;
+    sources: Slot[];
+    advantage: Slot;
+    weighters: Slot[];
+    objective: Slot;
+    evalEvery: number;
+  };
+  eval: { prompts: number; seed: number };
+  output: { dir: string; name?: string };
+  init: { checkpoint?: string };
+}
+
+export type BaseConfig = Static<ReturnType<typeof baseConfigSchema>>;

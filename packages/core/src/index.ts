@@ -1,0 +1,51 @@
+import 'reflect-metadata';
+
+// Plugin API
+export * from './plugin/types.js';
+export * from './plugin/define.js';
+export * from './plugin/registry.js';
+export * from './plugin/api-version.js';
+export * from './tokens.js';
+export { inject, injectAll, injectable } from 'tsyringe';
+export type { DependencyContainer } from 'tsyringe';
+
+// Contracts (one per kind)
+export type * from './contracts/task.js';
+export type * from './contracts/policy.js';
+export type * from './contracts/reward-function.js';
+export type * from './contracts/trajectory-source.js';
+export type * from './contracts/advantage-estimator.js';
+export type * from './contracts/token-weighter.js';
+export type * from './contracts/policy-objective.js';
+
+// Rollouts
+export type * from './rollout/types.js';
+export * from './rollout/batch.js';
+export * from './rollout/encode.js';
+
+// Config and DI
+export * from './config/base-schema.js';
+export * from './config/config-error.js';
+export * from './config/compose-schema.js';
+export * from './config/validate.js';
+export * from './config/load.js';
+export * from './di/run-container.js';
+
+// Trainers
+export * from './trainer/metrics.js';
+export * from './trainer/checkpoint.js';
+export * from './trainer/optimizer.js';
+export * from './trainer/evaluator.js';
+export * from './trainer/sft-trainer.js';
+export * from './trainer/rl-trainer.js';
+
+// Runtime
+export * from './runtime/backend.js';
+export * from './runtime/kernels.js';
+
+// Utilities
+export * from './util/rng.js';
+export * from './util/suggest.js';
+
+// Model building blocks
+export * from './model/tokenizer.js';
