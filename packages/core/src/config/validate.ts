@@ -19,7 +19,7 @@ export function configValidator(registry: StrategyRegistry): ValidateFunction {
   const size = registrySize(registry);
   const hit = cache.get(registry);
   if (hit && hit.size === size) return hit.validate;
-  const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: true, discriminator: true });
+  const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: true, discriminator: true, verbose: true });
   addFormats(ajv);
   const validate = ajv.compile(composeConfigSchema(registry));
   cache.set(registry, { validate, size });
