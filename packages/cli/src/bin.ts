@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { MmrlConfigError, BACKENDS } from '@mmrl/core';
+import { runTraining } from './commands/train.js';
+import { runEval } from './commands/eval.js';
+import { runValidate } from './commands/validate.js';
+import { runPlugins } from './commands/plugins.js';
+
+const program = new Command();
+program
+  .name('mmrl')
+  .description('Reinforcement learning with verifiable rewards for multimodal policies, composed from strategies by config.')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+const withRunOptions = (cmd: Command) =>
+  cmd
+    .option('--seed <n>', 'override the config seed')
+    .addOption(new Option('--backend <name>', 'override runtime.backend').choices([...BACKENDS]))
+    .option('--out <dir>', 'parent directory of the run directory (default: output.dir of the config)')
+    .option('--name <name>', 'run directory name (default: timestamp and seed)')
+    .option('--checkpoint <dir>', 'start from this policy checkpoint (overrides init.checkpoint)')
+    .option('--quiet', 'no progress display');
+
+withRunOptions(program.command('demo').description('SFT warm-up on oracle traces, then RL; held-out accuracy before and after'))
+  .argument('<config>', 'config file (YAML or JSON)')
+  .action((config: string, opts) => runTraining(config, opts, { sft: true, rl: true }));
+
+withRunOptions(program.command('sft').description('supervised warm-up on the task oracle traces (config sft section)'))
+  .argument('<config>', 'config file (YAML or JSON)')
+  .action((config: string, opts) => runTraining(config, opts, { sft: true, rl: false }));
+
+withRunOptions(program.command('train').description('RL training (config trainer section), from init.checkpoint or --checkpoint'))
+  .argument('<config>', 'config file (YAML or JSON)')
+  .action((config: string, opts) => runTraining(config, opts, { sft: false, rl: true }));
+
+withRunOptions(program.command('eval').description('held-out greedy pass@1 on test images'))
+  .argument('<config>', 'config file (YAML or JSON)')
+  .option('--json', 'print the result as JSON')
+  .action((config: string, opts) => runEval(config, opts));
+
+program
+  .command('validate')
+  .description('check a config (schema, strategy names, requires) without running it')
+  .argument('<config>', 'config file (YAML or JSON)')
+  .action((config: string) => runValidate(config));
+
+program
+  .command('plugins')
+  .description('list registered strategies by kind with their options')
+  .option('--json', 'print kinds, names and option schemas as JSON')
+  .option('--kind <kind>', 'only this kind')
+  .action((opts) => runPlugins(opts));
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  if (e instanceof MmrlConfigError) {
+    console.error(`mmrl: ${e.message}`);
+  } else {
+    const err = e as Error;
+    console.error(`mmrl: error: ${err?.message ?? String(e)}`);
+    if (process.env['MMRL_DEBUG']) console.error(err?.stack);
+    else console.error('(set MMRL_DEBUG=1 for the stack trace)');
+  }
+  process.exit(1);
+});
