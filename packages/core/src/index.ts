@@ -49,3 +49,15 @@ export * from './util/suggest.js';
 
 // Model building blocks
 export * from './model/tokenizer.js';
+export * from './model/layers.js';
+export * from './model/channel-matmul.js';
+export * from './model/attention.js';
+export * from './model/decoder-block.js';
+export * from './model/kv-cache.js';
+export * from './model/patches.js';
+export * from './model/init.js';
+export * from './model/sampler.js';
+export * from './model/checkpoint-io.js';
+export * from './model/vlm-model.js';
+export * from './model/vlm-checkpoint.js';
+export * from './model/generate.js';

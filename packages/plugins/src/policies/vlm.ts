@@ -1,0 +1,148 @@
+import * as tf from '@tensorflow/tfjs';
+import { Type, type Static } from '@sinclair/typebox';
+import { resolve } from 'node:path';
+import {
+  TASK,
+  Tokenizer,
+  VlmModel,
+  defineStrategy,
+  generateWithCache,
+  loadVlmCheckpoint,
+  saveVlmCheckpoint,
+  type ForwardOptions,
+  type ForwardOutputs,
+  type GenerateRequest,
+  type GenerateResult,
+  type Policy,
+  type SequenceBatch,
+  type VlmArchitecture,
+} from '@mmrl/core';
+
+export const VlmPolicyOptions = Type.Object(
+  {
+    dModel: Type.Integer({ minimum: 1, default: 64, description: 'Model width d (a multiple of heads).' }),
+    layers: Type.Integer({ minimum: 1, default: 2, description: 'Decoder blocks.' }),
+    heads: Type.Integer({ minimum: 1, default: 4, description: 'Attention heads.' }),
+    ffnDim: Type.Integer({ minimum: 1, default: 256, description: 'Hidden width of the feed-forward layers.' }),
+    patchSize: Type.Integer({
+      minimum: 1,
+      default: 14,
+      description: 'Side of the square image patches in pixels; must divide the task image height and width.',
+    }),
+    maxPositions: Type.Integer({
+      minimum: 2,
+      default: 128,
+      description: 'Text positions (prompt + response tokens) covered by the learned position table.',
+    }),
+    checkpoint: Type.Optional(
+      Type.String({
+        description:
+          'Checkpoint directory to load the weights from at creation (relative to the config file); its architecture and vocabulary must match.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type VlmPolicyOptions = Static<typeof VlmPolicyOptions>;
+
+/**
+ * The reference policy: a small vision-language transformer (see `VlmModel` in @mmrl/core) with a KV-cached batched
+ * sampler. Weights start from a seed; `save`/`load` use the `mmrl-vlm` checkpoint format.
+ */
+export class VlmPolicy implements Policy {
+  readonly tokenizer: Tokenizer;
+  readonly model: VlmModel;
+
+  /**
+   * @param init `{ seed }` for fresh weights, or `{ model }` to adopt an existing model (used by {@link clone}).
+   */
+  constructor(architecture: VlmArchitecture, tokenizer: Tokenizer, init: { seed: number } | { model: VlmModel }) {
+    if (architecture.vocabSize !== tokenizer.size) {
+      throw new Error(`vlm policy: vocabSize ${architecture.vocabSize} differs from the tokenizer's ${tokenizer.size}`);
+    }
+    this.tokenizer = tokenizer;
+    this.model = 'model' in init ? init.model : new VlmModel(architecture, { seed: init.seed });
+  }
+
+  /** Every parameter as a tf.Variable (stable order; names `vlm<k>/<parameter>`, unique per instance). */
+  get trainableVariables(): tf.Variable[] {
+    return this.model.variables;
+  }
+
+  /** Number of scalars in {@link trainableVariables}. */
+  parameterCount(): number {
+    return this.model.parameterCount();
+  }
+
+  /**
+   * Differentiable forward pass over `[image tokens | prompt | response]`.
+   * @returns `logprobs` `[N, T]`: log_softmax(logits / temperature) at each response token (nats); entries on
+   *   response padding are not meaningful.
+   */
+  forward(batch: SequenceBatch, options: ForwardOptions = {}): ForwardOutputs {
+    return { logprobs: this.model.responseLogprobs(batch, options.temperature ?? 1) };
+  }
+
+  /**
+   * Batched KV-cached sampling; rows are prompt-major (`p·G + g`). `logprobs` are those of the sampled tokens at the
+   * sampling temperature over the full vocabulary (what {@link forward} scores at that temperature); greedy decoding
+   * reports them at temperature 1.
+   */
+  generate(request: GenerateRequest): Promise<GenerateResult> {
+    return generateWithCache(this.model, request, this.tokenizer.eosId, this.tokenizer.padId);
+  }
+
+  /** Writes `manifest.json` + `weights.bin` to `dir` atomically. */
+  save(dir: string): Promise<void> {
+    return saveVlmCheckpoint(dir, this.model, this.tokenizer.vocab);
+  }
+
+  /** @throws Error naming the path when it is missing, or the tensor and both shapes when the architecture differs. */
+  load(dir: string): Promise<void> {
+    return loadVlmCheckpoint(dir, this.model, this.tokenizer.vocab);
+  }
+
+  /** An independent copy of the current weights, with non-trainable variables (a frozen reference/old policy). */
+  clone(): VlmPolicy {
+    return new VlmPolicy(this.model.architecture, this.tokenizer, { model: this.model.clone(false) });
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+export const vlmPolicy = defineStrategy({
+  kind: 'policy',
+  name: 'vlm',
+  optionsSchema: VlmPolicyOptions,
+  docs: {
+    summary:
+      'Small vision-language transformer: patch-embedded grey image tokens prefixed to the text, pre-LN causal decoder, KV-cached batched sampling.',
+  },
+  provides: ['logprobs'],
+  async create(options, ctx): Promise<VlmPolicy> {
+    const task = ctx.container.resolve(TASK);
+    const tokenizer = new Tokenizer(task.vocabulary());
+    const architecture: VlmArchitecture = {
+      vocabSize: tokenizer.size,
+      dModel: options.dModel,
+      layers: options.layers,
+      heads: options.heads,
+      ffnDim: options.ffnDim,
+      patchSize: options.patchSize,
+      maxPositions: options.maxPositions,
+      imageShape: [task.imageShape[0], task.imageShape[1]],
+    };
+    const policy = new VlmPolicy(architecture, tokenizer, { seed: ctx.seed });
+    if (options.checkpoint !== undefined) {
+      try {
+        await policy.load(resolve(ctx.baseDir, options.checkpoint));
+      } catch (e) {
+        policy.dispose();
+        throw e;
+      }
+    }
+    return policy;
+  },
+});
