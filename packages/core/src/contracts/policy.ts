@@ -18,14 +18,47 @@ export interface SequenceBatch {
   responseMask: tf.Tensor2D;
 }
 
+/** Extra outputs of a forward pass; each is computed only when asked (a strategy's `requires`). */
+export interface ForwardRequest {
+  /** Entropy of the full next-token distribution at each response position `[N, T]` (nats). */
+  entropy?: boolean;
+  /**
+   * Entropy of the top-p truncated, renormalised next-token distribution `[N, T]` (nats), with this nucleus mass
+   * (ToR: 0.95, METHODS.md §3.3, T-2).
+   */
+  topPEntropy?: number;
+  /** Final-layer hidden states (after the final norm) at the input position of each response token `[N, T, d]`. */
+  hiddenStates?: boolean;
+  /** Final-layer hidden states (after the final norm) of the image tokens `[N, P, d]`. */
+  imageHiddenStates?: boolean;
+  /** Logprobs of the same responses scored with the image removed from the input `[N, T]` (ToR, METHODS.md T-3). */
+  imagelessLogprobs?: boolean;
+  /** The vision encoder's patch features of each image `[N, P, d]` (Durian, METHODS.md §2.6). */
+  patchFeatures?: boolean;
+}
+
 export interface ForwardOptions {
   /** Logits are divided by this before the softmax (score at the sampling temperature, METHODS.md G-8). Default 1. */
   temperature?: number;
+  /** Extra outputs to compute (default: logprobs only). */
+  outputs?: ForwardRequest;
 }
 
 export interface ForwardOutputs {
   /** log π(o_t | image, prompt, o_<t) of each response token `[N, T]` (nats; 0 is not guaranteed on padding). */
   logprobs: tf.Tensor2D;
+  /** `[N, T]`, when `outputs.entropy`. */
+  entropy?: tf.Tensor2D;
+  /** `[N, T]`, when `outputs.topPEntropy`. */
+  topPEntropy?: tf.Tensor2D;
+  /** `[N, T, d]`, when `outputs.hiddenStates`. */
+  hiddenStates?: tf.Tensor3D;
+  /** `[N, P, d]`, when `outputs.imageHiddenStates`. */
+  imageHiddenStates?: tf.Tensor3D;
+  /** `[N, T]`, when `outputs.imagelessLogprobs`. */
+  imagelessLogprobs?: tf.Tensor2D;
+  /** `[N, P, d]`, when `outputs.patchFeatures`. */
+  patchFeatures?: tf.Tensor3D;
 }
 
 export interface GenerateRequest {

@@ -46,13 +46,20 @@ async function prepare(name: Exclude<BackendName, 'auto'>): Promise<string> {
   }
 }
 
+export interface BackendOptions {
+  /**
+   * Apply mmrl's kernel fixes (runtime/kernels.ts). Default true; false measures stock tfjs (benchmarks).
+   */
+  kernelFixes?: boolean;
+}
+
 /**
  * Selects and verifies the tfjs backend. `auto` tries tensorflow (when installed), then wasm, then cpu.
  * Kernel fixes (runtime/kernels.ts) are applied for wasm.
  * @returns the name of the active backend.
  * @throws Error when the requested backend cannot be set up or tfjs silently fell back to another one.
  */
-export async function initBackend(requested: BackendName): Promise<string> {
+export async function initBackend(requested: BackendName, options: BackendOptions = {}): Promise<string> {
   const order: Exclude<BackendName, 'auto'>[] =
     requested === 'auto' ? ['tensorflow', 'wasm', 'cpu'] : [requested];
   const failures: string[] = [];
@@ -68,7 +75,7 @@ export async function initBackend(requested: BackendName): Promise<string> {
       if (!ok || active !== backendName) {
         throw new Error(`tfjs fell back to "${active}" instead of "${backendName}"`);
       }
-      if (active === 'wasm') patchWasmBatchMatMul();
+      if (active === 'wasm' && options.kernelFixes !== false) patchWasmBatchMatMul();
       return active;
     } catch (e) {
       failures.push(`${name}: ${(e as Error).message}`);
