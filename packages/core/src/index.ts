@@ -50,6 +50,7 @@ export * from './util/suggest.js';
 // Model building blocks
 export * from './model/tokenizer.js';
 export * from './model/layers.js';
+export * from './model/forward-outputs.js';
 export * from './model/channel-matmul.js';
 export * from './model/attention.js';
 export * from './model/decoder-block.js';

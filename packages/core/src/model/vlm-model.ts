@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
-import type { SequenceBatch } from '../contracts/policy.js';
+import type { ForwardOutputs, ForwardRequest, SequenceBatch } from '../contracts/policy.js';
 import { attentionBias, type LayerKv } from './attention.js';
 import { decoderBlock, type DecoderBlockWeights } from './decoder-block.js';
 import { initialValues, type ParameterInit } from './init.js';
 import { KvCache } from './kv-cache.js';
-import { dense, embedOneHot, layerNorm, positionsFromMask, tokenLogprobs } from './layers.js';
+import { checkTopP, entropyFromLogSoftmax, topPEntropyFromLogSoftmax } from './forward-outputs.js';
+import { dense, embedOneHot, layerNorm, positionsFromMask } from './layers.js';
 import { extractPatches, patchCount } from './patches.js';
 
 /** Architecture of the reference vision-language model (everything that fixes the parameter shapes). */
@@ -183,12 +184,25 @@ export class VlmModel {
     }
   }
 
+  /**
+   * The vision encoder's patch features: each patch's linear embedding plus its learned patch position, i.e. the
+   * image tokens as they enter the decoder. Differentiable; call inside `tf.tidy` or a gradient function.
+   * @param images `[N, H, W]` float32 in [0, 1].
+   * @returns `[N, P, d]`.
+   * @throws Error when the images do not match the architecture.
+   */
+  patchFeatures(images: tf.Tensor3D): tf.Tensor3D {
+    this.checkImages(images);
+    return tf.tidy(() => {
+      const patches = extractPatches(images, this.architecture.patchSize);
+      const x = dense(patches, this.parameter('patch/w') as tf.Tensor2D, this.parameter('patch/b') as tf.Tensor1D);
+      return tf.add(x, this.parameter('patch/pos')) as tf.Tensor3D;
+    });
+  }
+
   /** Image tokens `[P, N, d]` (sequence-major) from images `[N, H, W]`. */
   private embedImages(images: tf.Tensor3D): tf.Tensor3D {
-    this.checkImages(images);
-    const patches = extractPatches(images, this.architecture.patchSize);
-    const x = dense(patches, this.parameter('patch/w') as tf.Tensor2D, this.parameter('patch/b') as tf.Tensor1D);
-    return tf.add(x, this.parameter('patch/pos')).transpose([1, 0, 2]) as tf.Tensor3D;
+    return this.patchFeatures(images).transpose([1, 0, 2]) as tf.Tensor3D;
   }
 
   /**
@@ -221,10 +235,48 @@ export class VlmModel {
     return { x: h, layers };
   }
 
+  /** Final LayerNorm: residual stream `[..., d]` → final hidden states `[..., d]`. */
+  private finalNorm(h: tf.Tensor): tf.Tensor {
+    return layerNorm(h, this.parameter('final/ln/gamma') as tf.Tensor1D, this.parameter('final/ln/beta') as tf.Tensor1D);
+  }
+
+  /** Output head on final hidden states: `[..., d]` → logits `[..., V]`. */
+  private project(n: tf.Tensor): tf.Tensor {
+    return dense(n, this.parameter('head/w') as tf.Tensor2D, this.parameter('head/b') as tf.Tensor1D);
+  }
+
   /** Final LayerNorm and output head: `[..., d]` → logits `[..., V]`. */
   private head(h: tf.Tensor): tf.Tensor {
-    const n = layerNorm(h, this.parameter('final/ln/gamma') as tf.Tensor1D, this.parameter('final/ln/beta') as tf.Tensor1D);
-    return dense(n, this.parameter('head/w') as tf.Tensor2D, this.parameter('head/b') as tf.Tensor1D);
+    return this.project(this.finalNorm(h));
+  }
+
+  /**
+   * Runs the decoder over `[image tokens | prompt | response without its last token]` (or, without the image,
+   * `[prompt | response without its last token]`: text positions are counted over real text tokens either way, so
+   * they are those of the image-less input). Not tidied: call inside `tf.tidy`.
+   * @returns the final residual stream `h` `[S, N, d]`, `first` = the index in `h` of the input position of response
+   *   token 0 (the last prompt position), and, with the image, its patch features `[N, P, d]`.
+   * @throws Error when the images do not match the architecture or prompt + response exceed `maxPositions`.
+   */
+  private decode(batch: SequenceBatch, withImage: boolean): { h: tf.Tensor3D; first: number; features?: tf.Tensor3D } {
+    const [n, lp] = batch.promptTokens.shape;
+    const t = batch.responseTokens.shape[1];
+    if (lp + t - 1 > this.architecture.maxPositions) {
+      throw new Error(`vlm: prompt (${lp}) + response (${t}) tokens exceed maxPositions ${this.architecture.maxPositions}`);
+    }
+    let ids: tf.Tensor2D = batch.promptTokens.toInt();
+    let mask: tf.Tensor2D = batch.promptMask.toFloat();
+    if (t > 1) {
+      ids = tf.concat([ids, batch.responseTokens.slice([0, 0], [n, t - 1]).toInt()], 1);
+      mask = tf.concat([mask, tf.ones([n, t - 1])], 1);
+    }
+    const text = this.embedText(ids, positionsFromMask(mask), lp + t - 1);
+    if (!withImage) return { h: this.runBlocks(text, mask).x, first: lp - 1 };
+    const features = this.patchFeatures(batch.images);
+    const p = this.patches;
+    const x = tf.concat([features.transpose([1, 0, 2]) as tf.Tensor3D, text], 0);
+    const keyMask = tf.concat([tf.ones([n, p]), mask], 1) as tf.Tensor2D;
+    return { h: this.runBlocks(x, keyMask).x, first: p + lp - 1, features };
   }
 
   /**
@@ -234,24 +286,10 @@ export class VlmModel {
    * @throws Error when the images do not match the architecture or prompt + response exceed `maxPositions`.
    */
   responseLogits(batch: SequenceBatch): tf.Tensor3D {
-    const [n, lp] = batch.promptTokens.shape;
-    const t = batch.responseTokens.shape[1];
-    if (lp + t - 1 > this.architecture.maxPositions) {
-      throw new Error(`vlm: prompt (${lp}) + response (${t}) tokens exceed maxPositions ${this.architecture.maxPositions}`);
-    }
     return tf.tidy(() => {
-      const p = this.patches;
-      let ids: tf.Tensor2D = batch.promptTokens.toInt();
-      let mask: tf.Tensor2D = batch.promptMask.toFloat();
-      if (t > 1) {
-        ids = tf.concat([ids, batch.responseTokens.slice([0, 0], [n, t - 1]).toInt()], 1);
-        mask = tf.concat([mask, tf.ones([n, t - 1])], 1);
-      }
-      const x = tf.concat([this.embedImages(batch.images), this.embedText(ids, positionsFromMask(mask), lp + t - 1)], 0);
-      const keyMask = tf.concat([tf.ones([n, p]), mask], 1) as tf.Tensor2D;
-      const { x: h } = this.runBlocks(x, keyMask);
-      const d = this.architecture.dModel;
-      return this.head(h.slice([p + lp - 1, 0, 0], [t, n, d])).transpose([1, 0, 2]) as tf.Tensor3D;
+      const [n, t] = batch.responseTokens.shape;
+      const { h, first } = this.decode(batch, true);
+      return this.head(h.slice([first, 0, 0], [t, n, this.architecture.dModel])).transpose([1, 0, 2]) as tf.Tensor3D;
     });
   }
 
@@ -260,8 +298,67 @@ export class VlmModel {
    * @returns `[N, T]` nats (values on response padding are meaningless: mask them).
    */
   responseLogprobs(batch: SequenceBatch, temperature = 1): tf.Tensor2D {
+    return this.responseForward(batch, { temperature }).logprobs;
+  }
+
+  /**
+   * One forward pass over `[image tokens | prompt | response]` returning the response logprobs and whatever else
+   * `outputs` asks for (each extra only when asked; the image-less logprobs take a second, image-less pass). All
+   * at `temperature` where a distribution is involved. Call inside a gradient function or `tf.tidy`; intermediates
+   * are tidied here, the returned tensors belong to the caller. Nothing is read synchronously.
+   *
+   * - `logprobs` `[N, T]`: `log_softmax(logits / temperature)` at each response token (differentiable).
+   * - `entropy` `[N, T]`: entropy of the full next-token distribution at each response position (differentiable).
+   * - `topPEntropy` `[N, T]`: entropy of the top-p truncated, renormalised distribution (see
+   *   `topPEntropyFromLogSoftmax`).
+   * - `hiddenStates` `[N, T, d]`: final hidden states (after the final LayerNorm) at the input position of each
+   *   response token, i.e. the states whose logits `h · head/w + head/b` score that token.
+   * - `imageHiddenStates` `[N, P, d]`: final hidden states (after the final LayerNorm) at the P image tokens.
+   * - `imagelessLogprobs` `[N, T]`: the responses scored with the image removed (`[prompt | response]`, same text
+   *   positions). Each row needs at least one real prompt token (e.g. BOS): otherwise the first response token has
+   *   no context without the image and its value is meaningless.
+   * - `patchFeatures` `[N, P, d]`: the vision encoder's patch features ({@link patchFeatures}).
+   *
+   * Values on response padding are meaningless: mask them.
+   * @throws Error when the temperature is not positive, `topPEntropy` is outside (0, 1], the images do not match
+   *   the architecture, or prompt + response exceed `maxPositions`.
+   */
+  responseForward(batch: SequenceBatch, options: { temperature?: number; outputs?: ForwardRequest } = {}): ForwardOutputs {
+    const temperature = options.temperature ?? 1;
+    const want = options.outputs ?? {};
     if (!(temperature > 0)) throw new Error(`vlm: temperature must be > 0, got ${temperature}`);
-    return tf.tidy(() => tokenLogprobs(this.responseLogits(batch), batch.responseTokens, temperature) as tf.Tensor2D);
+    if (want.topPEntropy !== undefined) checkTopP(want.topPEntropy);
+    return tf.tidy(() => {
+      const [n, t] = batch.responseTokens.shape;
+      const d = this.architecture.dModel;
+      const { h, first, features } = this.decode(batch, true);
+      const hidden = this.finalNorm(h.slice([first, 0, 0], [t, n, d])).transpose([1, 0, 2]) as tf.Tensor3D; // [N, T, d]
+      const logp = this.logSoftmaxAt(this.project(hidden), temperature);
+      const out: ForwardOutputs = { logprobs: this.pick(logp, batch.responseTokens) };
+      if (want.entropy) out.entropy = entropyFromLogSoftmax(logp) as tf.Tensor2D;
+      if (want.topPEntropy !== undefined) out.topPEntropy = topPEntropyFromLogSoftmax(logp, want.topPEntropy) as tf.Tensor2D;
+      if (want.hiddenStates) out.hiddenStates = hidden;
+      if (want.imageHiddenStates) {
+        out.imageHiddenStates = this.finalNorm(h.slice([0, 0, 0], [this.patches, n, d])).transpose([1, 0, 2]) as tf.Tensor3D;
+      }
+      if (want.patchFeatures) out.patchFeatures = features!;
+      if (want.imagelessLogprobs) {
+        const blind = this.decode(batch, false);
+        const logits = this.head(blind.h.slice([blind.first, 0, 0], [t, n, d])).transpose([1, 0, 2]);
+        out.imagelessLogprobs = this.pick(this.logSoftmaxAt(logits, temperature), batch.responseTokens);
+      }
+      return out as unknown as tf.TensorContainerObject;
+    }) as unknown as ForwardOutputs;
+  }
+
+  /** `log_softmax(logits / temperature)` over the last axis. */
+  private logSoftmaxAt(logits: tf.Tensor, temperature: number): tf.Tensor {
+    return tf.logSoftmax(temperature === 1 ? logits : tf.div(logits, temperature));
+  }
+
+  /** Log-probabilities `[N, T, V]` gathered at token ids `[N, T]` with a one-hot product (differentiable). */
+  private pick(logp: tf.Tensor, ids: tf.Tensor2D): tf.Tensor2D {
+    return tf.sum(tf.mul(logp, tf.oneHot(ids.toInt(), logp.shape[logp.rank - 1]!)), -1) as tf.Tensor2D;
   }
 
   /**

@@ -75,12 +75,15 @@ export class VlmPolicy implements Policy {
   }
 
   /**
-   * Differentiable forward pass over `[image tokens | prompt | response]`.
-   * @returns `logprobs` `[N, T]`: log_softmax(logits / temperature) at each response token (nats); entries on
+   * Differentiable forward pass over `[image tokens | prompt | response]` (see `VlmModel.responseForward`).
+   * @returns `logprobs` `[N, T]`: log_softmax(logits / temperature) at each response token (nats), plus what
+   *   `options.outputs` asks for: `entropy` / `topPEntropy` `[N, T]` at the temperature, `hiddenStates` `[N, T, d]`
+   *   (final norm, at the input position of each response token), `imageHiddenStates` `[N, P, d]`,
+   *   `imagelessLogprobs` `[N, T]` (a second pass with the image removed), `patchFeatures` `[N, P, d]`. Entries on
    *   response padding are not meaningful.
    */
   forward(batch: SequenceBatch, options: ForwardOptions = {}): ForwardOutputs {
-    return { logprobs: this.model.responseLogprobs(batch, options.temperature ?? 1) };
+    return this.model.responseForward(batch, options);
   }
 
   /**
@@ -120,7 +123,7 @@ export const vlmPolicy = defineStrategy({
     summary:
       'Small vision-language transformer: patch-embedded grey image tokens prefixed to the text, pre-LN causal decoder, KV-cached batched sampling.',
   },
-  provides: ['logprobs'],
+  provides: ['logprobs', 'entropy', 'hiddenStates', 'imageHiddenStates', 'imagelessLogprobs', 'patchFeatures'],
   async create(options, ctx): Promise<VlmPolicy> {
     const task = ctx.container.resolve(TASK);
     const tokenizer = new Tokenizer(task.vocabulary());

@@ -14,6 +14,8 @@ import {
   disposeBatch,
   initBackend,
   type DependencyContainer,
+  type ForwardOutputs,
+  type ForwardRequest,
   type GenerateRequest,
   type StrategyContext,
   type Task,
@@ -76,7 +78,10 @@ test('the strategy registers, its options have defaults, and it builds from the 
     strategies: [vlmPolicy],
   });
   assert.equal(registry.get('policy', 'vlm').definition, vlmPolicy);
-  assert.deepEqual(vlmPolicy.provides, ['logprobs']);
+  assert.deepEqual(
+    [...(vlmPolicy.provides ?? [])].sort(),
+    ['entropy', 'hiddenStates', 'imageHiddenStates', 'imagelessLogprobs', 'logprobs', 'patchFeatures'],
+  );
   assert.deepEqual(Value.Create(VlmPolicyOptions), { dModel: 64, layers: 2, heads: 4, ffnDim: 256, patchSize: 14, maxPositions: 128 });
   assert.equal(Value.Check(VlmPolicyOptions, { dModel: 64, extra: 1 }), false, 'additionalProperties: false');
 
@@ -86,6 +91,57 @@ test('the strategy registers, its options have defaults, and it builds from the 
   assert.equal(policy.parameterCount(), policy.trainableVariables.reduce((n, v) => n + v.size, 0));
   assert.equal(new Set(policy.trainableVariables.map((v) => v.name)).size, policy.trainableVariables.length);
   await assert.rejects(create({ patchSize: 5 }), /not divisible/);
+  policy.dispose();
+});
+
+async function forwardRows(policy: VlmPolicy, rows: { p: number; image?: Float32Array; tokens: number[] }[], outputs?: ForwardRequest) {
+  const batch = collateSequences(
+    rows.map((r) => ({ image: r.image ?? images[r.p]!, promptTokens: prompts[r.p]!, responseTokens: r.tokens })),
+    IMAGE,
+    0,
+  );
+  const out = tf.tidy(() => policy.forward(batch, { temperature: 0.8, outputs }) as unknown as tf.TensorContainerObject) as unknown as ForwardOutputs;
+  const data: Record<string, { shape: number[]; data: number[] }> = {};
+  for (const [k, v] of Object.entries(out)) data[k] = { shape: [...(v as tf.Tensor).shape], data: Array.from(await (v as tf.Tensor).data()) };
+  tf.dispose(Object.values(out));
+  disposeBatch(batch);
+  return data;
+}
+
+test('forward passes the output request through: every extra output, only when asked, no leaks', async () => {
+  const policy = await create();
+  const rows = [{ p: 0, tokens: [3, 4, 5] }, { p: 2, tokens: [6, 2] }];
+  const n0 = tf.memory().numTensors;
+  const plain = await forwardRows(policy, rows);
+  assert.deepEqual(Object.keys(plain), ['logprobs'], 'nothing asked, only logprobs');
+  const all = await forwardRows(policy, rows, {
+    entropy: true,
+    topPEntropy: 0.95,
+    hiddenStates: true,
+    imageHiddenStates: true,
+    imagelessLogprobs: true,
+    patchFeatures: true,
+  });
+  assert.equal(tf.memory().numTensors, n0, 'no leaks');
+  const d = SMALL.dModel;
+  const p = (IMAGE[0] / SMALL.patchSize) * (IMAGE[1] / SMALL.patchSize);
+  assert.deepEqual(
+    Object.fromEntries(Object.entries(all).map(([k, v]) => [k, v.shape])),
+    {
+      logprobs: [2, 3],
+      entropy: [2, 3],
+      topPEntropy: [2, 3],
+      hiddenStates: [2, 3, d],
+      imageHiddenStates: [2, p, d],
+      imagelessLogprobs: [2, 3],
+      patchFeatures: [2, p, d],
+    },
+  );
+  assert.deepEqual(all.logprobs!.data, plain.logprobs!.data, 'the extras do not change the logprobs');
+  // The image-less logprobs ignore the image entirely; the ordinary ones do not.
+  const swapped = await forwardRows(policy, rows.map((r) => ({ ...r, image: images[1]! })), { imagelessLogprobs: true });
+  assert.deepEqual(swapped.imagelessLogprobs!.data, all.imagelessLogprobs!.data);
+  assert.notDeepEqual(swapped.logprobs!.data, all.logprobs!.data);
   policy.dispose();
 });
 
