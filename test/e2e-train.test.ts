@@ -22,7 +22,10 @@ test('mmrl demo on tiny settings: SFT, 3 RL steps, evaluation, checkpoint', () =
   const summary = JSON.parse(readFileSync(join(runDir, 'summary.json'), 'utf8'));
   assert.equal(summary.beforeRl.prompts, 8);
   assert.equal(summary.afterRl.blindBaseline, 1 / 3);
-  assert.ok(existsSync(join(runDir, 'checkpoint', 'manifest.json')));
+  assert.ok(existsSync(join(runDir, 'checkpoint', 'policy', 'manifest.json')));
+  const state = JSON.parse(readFileSync(join(runDir, 'checkpoint', 'state.json'), 'utf8'));
+  assert.equal(state.step, 3);
+  assert.ok(existsSync(join(runDir, 'checkpoint', 'optimizer', 'weights.bin')));
   const resolved = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8'));
   assert.equal(resolved.config.trainer.objective.options.clipLow, 0.2); // defaults recorded
   // The final checkpoint evaluates to the same accuracy as the run reported.

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
@@ -69,7 +70,11 @@ export async function openSession(configPath: string, opts: CommonOptions, kinds
   else if (config.init.checkpoint) config.init.checkpoint = resolve(baseDir, config.init.checkpoint);
   const backend = await initBackend(config.runtime.backend);
   const container = await createRunContainer(registry, config, { baseDir, ...(kinds ? { kinds } : {}) });
-  if (config.init.checkpoint) await container.resolve(POLICY).load(config.init.checkpoint);
+  if (config.init.checkpoint) {
+    // A training checkpoint holds the policy under policy/; a policy checkpoint is the directory itself.
+    const inner = join(config.init.checkpoint, 'policy');
+    await container.resolve(POLICY).load(existsSync(join(inner, 'manifest.json')) ? inner : config.init.checkpoint);
+  }
   const name = opts.name ?? config.output.name ?? `${new Date().toISOString().replace(/[:.]/g, '-')}-seed${config.seed}`;
   // output.dir is relative to the working directory, like any CLI output path.
   const runDir = resolve(opts.out ?? config.output.dir, name);

@@ -34,6 +34,7 @@ export * from './di/run-container.js';
 // Trainers
 export * from './trainer/metrics.js';
 export * from './trainer/checkpoint.js';
+export * from './trainer/training-checkpoint.js';
 export * from './trainer/optimizer.js';
 export * from './trainer/evaluator.js';
 export * from './trainer/sft-trainer.js';

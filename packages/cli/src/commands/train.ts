@@ -34,6 +34,7 @@ export async function runTraining(configPath: string, opts: CommonOptions, phase
       summary['beforeRl'] = before;
       const trainer = new RlTrainer(s.container, {
         metrics: s.metrics,
+        checkpointDir: join(s.runDir, 'checkpoint'),
         ...(onProgress ? { onProgress } : {}),
         evaluate: async (step) => {
           const r = await evaluateSession(s, `step ${step}`);
@@ -53,7 +54,7 @@ export async function runTraining(configPath: string, opts: CommonOptions, phase
     } else {
       summary['final'] = await evaluateSession(s, 'after SFT');
     }
-    await policy.save(join(s.runDir, 'checkpoint'));
+    if (!phases.rl) await policy.save(join(s.runDir, 'checkpoint'));
     await writeJsonAtomic(join(s.runDir, 'summary.json'), summary);
     s.log(`checkpoint: ${join(s.runDir, 'checkpoint')}`);
   } finally {

@@ -56,6 +56,11 @@ export function baseConfigSchema(slot: (kind: string) => TSchema, slotList: (kin
           weighters: slotList('token-weighter'),
           objective: slot('policy-objective'),
           evalEvery: Type.Integer({ minimum: 0, default: 0, description: 'Held-out evaluation every k steps (0 = end only).' }),
+          checkpointEvery: Type.Integer({
+            minimum: 0,
+            default: 0,
+            description: 'Write the training checkpoint every k steps (0 = at the end only).',
+          }),
         },
         { additionalProperties: false },
       ),
@@ -109,6 +114,7 @@ export interface ResolvedConfig {
     weighters: Slot[];
     objective: Slot;
     evalEvery: number;
+    checkpointEvery: number;
   };
   eval: { prompts: number; seed: number };
   output: { dir: string; name?: string };

@@ -82,11 +82,6 @@ async function writeSynced(path: string, data: string | Uint8Array): Promise<voi
  * @throws Error when a tensor's data length disagrees with its shape.
  */
 export async function writeCheckpoint(dir: string, contents: CheckpointContents): Promise<void> {
-  const target = resolve(dir);
-  const parent = dirname(target);
-  await mkdir(parent, { recursive: true });
-  const suffix = `${process.pid}-${randomBytes(4).toString('hex')}`;
-  const tmp = join(parent, `.${basename(target)}.tmp-${suffix}`);
   const entries: CheckpointTensorEntry[] = [];
   let offset = 0;
   for (const t of contents.tensors) {
@@ -106,10 +101,26 @@ export async function writeCheckpoint(dir: string, contents: CheckpointContents)
     vocabulary: [...contents.vocabulary],
     tensors: entries,
   };
-  try {
-    await mkdir(tmp);
+  await writeDirectoryAtomic(dir, async (tmp) => {
     await writeSynced(join(tmp, CHECKPOINT_WEIGHTS), weights);
     await writeSynced(join(tmp, CHECKPOINT_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+  });
+}
+
+/**
+ * Fills a temporary directory beside `dir` with `fill`, then puts it in place of `dir` by rename (an existing `dir`
+ * is replaced only once the new one is complete). A reader never sees a half-written directory; on failure the
+ * temporary directory is removed and `dir` is left as it was.
+ */
+export async function writeDirectoryAtomic(dir: string, fill: (tmp: string) => Promise<void>): Promise<void> {
+  const target = resolve(dir);
+  const parent = dirname(target);
+  await mkdir(parent, { recursive: true });
+  const suffix = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmp = join(parent, `.${basename(target)}.tmp-${suffix}`);
+  try {
+    await mkdir(tmp);
+    await fill(tmp);
     if (existsSync(target)) {
       const old = join(parent, `.${basename(target)}.old-${suffix}`);
       await rename(target, old);
@@ -128,6 +139,9 @@ export async function writeCheckpoint(dir: string, contents: CheckpointContents)
     throw e;
   }
 }
+
+/** Writes a file and fsyncs it. */
+export { writeSynced as writeFileSynced };
 
 /**
  * Reads a checkpoint directory written by {@link writeCheckpoint}.

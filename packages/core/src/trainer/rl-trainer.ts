@@ -20,12 +20,15 @@ import {
 import { Rng, deriveSeed } from '../util/rng.js';
 import type { MetricsRow, MetricsWriter, ProgressListener } from './metrics.js';
 import { optimizerStep } from './optimizer.js';
+import { saveTrainingCheckpoint } from './training-checkpoint.js';
 
 export interface RlTrainerHooks {
   metrics: MetricsWriter;
   onProgress?: ProgressListener;
   /** Held-out evaluation, called every `trainer.evalEvery` steps; its numbers are logged with the step. */
   evaluate?: (step: number) => Promise<Record<string, number>>;
+  /** Where the training checkpoint (policy, optimizer, step, RNG state, config) is written; none when absent. */
+  checkpointDir?: string;
 }
 
 export interface RlSummary {
@@ -156,6 +159,15 @@ export class RlTrainer {
           Object.assign(row, prefixed(await hooks.evaluate(step + 1), 'eval_'));
         }
         hooks.metrics.write(row);
+        const last = step + 1 === tc.steps;
+        if (hooks.checkpointDir && (last || (tc.checkpointEvery > 0 && (step + 1) % tc.checkpointEvery === 0))) {
+          await saveTrainingCheckpoint(hooks.checkpointDir, policy, optimizer, {
+            step: step + 1,
+            rng: { order: rng.state() },
+            config,
+            extra: { pendingPrompts: order },
+          });
+        }
         hooks.onProgress?.({
           phase: 'rl',
           step: step + 1,
