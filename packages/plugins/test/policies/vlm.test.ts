@@ -24,7 +24,7 @@ import { VlmPolicy, VlmPolicyOptions, vlmPolicy } from '../../src/policies/vlm.j
 
 const IMAGE: [number, number] = [8, 12];
 const WORDS = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'];
-const SMALL = { dModel: 16, layers: 2, heads: 2, ffnDim: 32, patchSize: 4, maxPositions: 32 };
+const SMALL = { preset: 'small' as const, dModel: 16, layers: 2, heads: 2, ffnDim: 32, patchSize: 4, maxPositions: 32 };
 
 const fakeTask = { vocabulary: () => WORDS, imageShape: IMAGE } as unknown as Task;
 function context(seed = 1, baseDir = process.cwd()): StrategyContext {
@@ -36,8 +36,8 @@ function context(seed = 1, baseDir = process.cwd()): StrategyContext {
   } as unknown as DependencyContainer;
   return { container, seed, baseDir };
 }
-const create = (options: Partial<typeof SMALL> & { checkpoint?: string } = {}, ctx = context()) =>
-  vlmPolicy.create({ ...SMALL, ...options }, ctx) as Promise<VlmPolicy>;
+const create = (options: { [K in keyof VlmPolicyOptions]?: VlmPolicyOptions[K] | undefined } = {}, ctx = context()) =>
+  vlmPolicy.create({ ...SMALL, ...options } as VlmPolicyOptions, ctx) as Promise<VlmPolicy>;
 
 const rng = new Rng(1);
 const images = Array.from({ length: 3 }, () => Float32Array.from({ length: IMAGE[0] * IMAGE[1] }, () => rng.next()));
@@ -82,7 +82,7 @@ test('the strategy registers, its options have defaults, and it builds from the 
     [...(vlmPolicy.provides ?? [])].sort(),
     ['entropy', 'hiddenStates', 'imageHiddenStates', 'imagelessLogprobs', 'logprobs', 'patchFeatures'],
   );
-  assert.deepEqual(Value.Create(VlmPolicyOptions), { dModel: 64, layers: 2, heads: 4, ffnDim: 256, patchSize: 14, maxPositions: 128 });
+  assert.deepEqual(Value.Create(VlmPolicyOptions), { preset: 'small', patchSize: 14, maxPositions: 128 });
   assert.equal(Value.Check(VlmPolicyOptions, { dModel: 64, extra: 1 }), false, 'additionalProperties: false');
 
   const policy = await create();
@@ -92,6 +92,17 @@ test('the strategy registers, its options have defaults, and it builds from the 
   assert.equal(new Set(policy.trainableVariables.map((v) => v.name)).size, policy.trainableVariables.length);
   await assert.rejects(create({ patchSize: 5 }), /not divisible/);
   policy.dispose();
+});
+
+test('presets fix the architecture; explicit sizes override them', async () => {
+  const student = await create({ preset: 'student', dModel: undefined, layers: undefined, heads: undefined, ffnDim: undefined });
+  const a = student.model.architecture;
+  assert.deepEqual([a.dModel, a.layers, a.heads, a.ffnDim], [128, 4, 4, 512]);
+  student.dispose();
+  const mixed = await create({ preset: 'expert', dModel: undefined, layers: 1, heads: undefined, ffnDim: undefined });
+  const b = mixed.model.architecture;
+  assert.deepEqual([b.dModel, b.layers, b.heads, b.ffnDim], [192, 1, 6, 768]);
+  mixed.dispose();
 });
 
 async function forwardRows(policy: VlmPolicy, rows: { p: number; image?: Float32Array; tokens: number[] }[], outputs?: ForwardRequest) {
