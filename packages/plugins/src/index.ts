@@ -4,6 +4,10 @@ import { vlmPolicy } from './policies/vlm.js';
 import { boxedAccuracyReward } from './rewards/boxed-accuracy.js';
 import { onPolicySource } from './sources/on-policy.js';
 import { grpoAdvantage } from './advantage/grpo.js';
+import { drGrpoAdvantage } from './advantage/dr-grpo.js';
+import { rlooAdvantage } from './advantage/rloo.js';
+import { reinforcePpAdvantage } from './advantage/reinforce-pp.js';
+import { reinforcePpBaselineAdvantage } from './advantage/reinforce-pp-baseline.js';
 import { ppoClipObjective } from './objectives/ppo-clip.js';
 
 export * from './tasks/idx.js';
@@ -13,6 +17,10 @@ export * from './rewards/answer-grading.js';
 export * from './rewards/boxed-accuracy.js';
 export * from './sources/on-policy.js';
 export * from './advantage/grpo.js';
+export * from './advantage/dr-grpo.js';
+export * from './advantage/rloo.js';
+export * from './advantage/reinforce-pp.js';
+export * from './advantage/reinforce-pp-baseline.js';
 export * from './objectives/aggregation.js';
 export * from './objectives/kl.js';
 export * from './objectives/ppo-clip.js';
@@ -20,6 +28,17 @@ export * from './objectives/ppo-clip.js';
 /** The built-in strategies, packaged exactly as a third-party plugin (empty namespace). */
 const builtins = definePlugin({
   meta: { name: '@mmrl/plugins', version: '0.1.0', namespace: '', apiVersion: `^${PLUGIN_API_VERSION}` },
-  strategies: [fashionShelfTask, vlmPolicy, boxedAccuracyReward, onPolicySource, grpoAdvantage, ppoClipObjective],
+  strategies: [
+    fashionShelfTask,
+    vlmPolicy,
+    boxedAccuracyReward,
+    onPolicySource,
+    grpoAdvantage,
+    drGrpoAdvantage,
+    rlooAdvantage,
+    reinforcePpAdvantage,
+    reinforcePpBaselineAdvantage,
+    ppoClipObjective,
+  ],
 });
 export default builtins;

@@ -1,0 +1,88 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ReinforcePpBaselineAdvantageEstimator, reinforcePpBaselineAdvantage } from '../../src/advantage/reinforce-pp-baseline.js';
+import { maskedWhiten } from '../../src/advantage/group-stats.js';
+
+const close = (actual: ArrayLike<number>, expected: number[], tol = 1e-5) => {
+  assert.equal(actual.length, expected.length);
+  expected.forEach((e, i) => assert.ok(Math.abs(actual[i]! - e) <= tol, `index ${i}: ${actual[i]} vs ${e}`));
+};
+
+/** Prefix mask `[N, T]` from response lengths. */
+const prefixMask = (lengths: number[], tokens: number) =>
+  Float32Array.from(lengths.flatMap((l) => Array.from({ length: tokens }, (_, t) => (t < l ? 1 : 0))));
+
+/** Expands per-sequence values over a prefix mask (0 on padding). */
+const perSequence = (values: number[], lengths: number[], tokens: number) =>
+  values.flatMap((v, i) => Array.from({ length: tokens }, (_, t) => (t < lengths[i]! ? v : 0)));
+
+/** F4: 2 groups × 2 responses, lengths 2, 3, 1, 2 (T = 3), rewards g1 = [1, 0], g2 = [0.5, 1.0]. */
+const F4 = {
+  rewards: Float64Array.from([1, 0, 0.5, 1]),
+  groupIndex: Int32Array.from([0, 0, 1, 1]),
+  mask: prefixMask([2, 3, 1, 2], 3),
+  tokens: 3,
+};
+
+test('F4 (baseline): a = [0.5, −0.5, −0.25, 0.25], M = −0.03125, V = 0.204241', () => {
+  const a = new ReinforcePpBaselineAdvantageEstimator().compute(F4);
+  close(a, perSequence([1.175513, -1.037217, -0.484035, 0.62233], [2, 3, 1, 2], 3));
+  for (const k of [2, 7, 8, 11]) assert.equal(a[k], 0);
+});
+
+test('rows interleaved across groups give the same per-row values', () => {
+  // the same F4 rows in the order 2, 0, 3, 1
+  const a = new ReinforcePpBaselineAdvantageEstimator().compute({
+    rewards: Float64Array.from([0.5, 1, 1, 0]),
+    groupIndex: Int32Array.from([1, 0, 1, 0]),
+    mask: prefixMask([1, 2, 2, 3], 3),
+    tokens: 3,
+  });
+  close(a, perSequence([-0.484035, 1.175513, 0.62233, -1.037217], [1, 2, 2, 3], 3));
+});
+
+test('zero-variance groups give zero advantages, no NaN', () => {
+  const a = new ReinforcePpBaselineAdvantageEstimator().compute({ ...F4, rewards: Float64Array.from([1, 1, 0, 0]) });
+  close(a, new Array(12).fill(0));
+});
+
+test('a row with no valid token is all zero but its reward counts in the group mean', () => {
+  // group 0 = rows 0, 1, 2 rewards [1, 0, 1] (row 2 empty): μ = 2/3 → a = [1/3, −2/3, 1/3];
+  // group 1 = rows 3, 4 rewards [1, 0.5], lengths 2, 1 → a = [0.25, −0.25]
+  // tokens: 1/3 ×2, −2/3 ×3, 0.25 ×2, −0.25 ×1 → n = 8, M = −0.135417, V = 0.228051
+  const a = new ReinforcePpBaselineAdvantageEstimator().compute({
+    rewards: Float64Array.from([1, 0, 1, 1, 0.5]),
+    groupIndex: Int32Array.from([0, 0, 0, 1, 1]),
+    mask: prefixMask([2, 3, 0, 2, 1], 3),
+    tokens: 3,
+  });
+  close(a, perSequence([0.98158, -1.112457, 0, 0.807077, -0.239942], [2, 3, 0, 2, 1], 3));
+});
+
+test('a group of size 1 is a configuration error', () => {
+  assert.throws(
+    () => new ReinforcePpBaselineAdvantageEstimator().compute({ ...F4, groupIndex: Int32Array.from([0, 0, 0, 1]) }),
+    /REINFORCE\+\+-baseline needs at least 2 trajectories per group; group of row 3 has 1/,
+  );
+});
+
+test('n ≤ 1 valid tokens in the batch is an error', () => {
+  const est = new ReinforcePpBaselineAdvantageEstimator();
+  const base = { rewards: Float64Array.from([1, 0]), groupIndex: Int32Array.from([0, 0]), tokens: 2 };
+  assert.throws(() => est.compute({ ...base, mask: prefixMask([1, 0], 2) }), /more than 1 valid response token, got Σ m = 1/);
+  assert.throws(() => est.compute({ ...base, mask: prefixMask([0, 0], 2) }), /Σ m = 0/);
+});
+
+test('maskedWhiten: token-weighted, Bessel-corrected, ignores masked values', () => {
+  // valid values [1, 2, 3] (a masked 100 is ignored): M = 2, V = (1 + 0 + 1)/3 · 3/2 = 1
+  const out = maskedWhiten(Float64Array.from([1, 100, 2, 3]), Float32Array.from([1, 0, 1, 1]));
+  const s = 1 / Math.sqrt(1 + 1e-8);
+  close(out, [-s, 0, 0, s]);
+  assert.throws(() => maskedWhiten(Float64Array.from([1]), Float32Array.from([1])), /more than 1 valid response token/);
+});
+
+test('the strategy has no options', () => {
+  assert.equal(reinforcePpBaselineAdvantage.name, 'reinforce-pp-baseline');
+  assert.equal(reinforcePpBaselineAdvantage.optionsSchema.additionalProperties, false);
+  assert.deepEqual(Object.keys(reinforcePpBaselineAdvantage.optionsSchema.properties), []);
+});
