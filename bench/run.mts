@@ -1,0 +1,222 @@
+/**
+ * `npm run bench [-- --backend wasm|cpu|webgpu] [--no-kernel-fixes] [--only name[,name…]] [--steps N] [--warmup N]`
+ *
+ * Throughput benchmarks; one JSON line per result on stdout, progress on stderr. See bench/README.md.
+ *   transformer   torch-reference.py's model (d=128, 4 layers, batch 32 × 128 tokens): train step
+ *   vlm-student   the vlm policy, dModel 128 × 4 layers: train step (128 oracle rows), sampling with/without KV cache
+ *   vlm-expert    the vlm policy, dModel 192 × 6 layers: the same
+ */
+import * as tf from '@tensorflow/tfjs';
+import { parseArgs } from 'node:util';
+import { BACKENDS, initBackend, type BackendName } from '@mmrl/core';
+import { BenchTransformer, TORCH_REFERENCE, benchTrainStep, randomTokenBatch } from './bench-model.js';
+import {
+  VLM_SIZES,
+  createBenchPolicy,
+  disposeBatch,
+  loadBenchTask,
+  oracleBatch,
+  sampleRequest,
+  sampleWithCache,
+  sampleWithoutCache,
+  suppressEos,
+  vlmTrainStep,
+  type VlmSizeName,
+} from './vlm-bench.js';
+
+const MODELS = ['transformer', ...(Object.keys(VLM_SIZES) as VlmSizeName[])] as const;
+/** Rows of the vlm train batch and of the sampling batch (16 prompts × 8 samples, the demo's RL batch). */
+const VLM_ROWS = 128;
+const SAMPLE_PROMPTS = 16;
+const SAMPLES_PER_PROMPT = 8;
+const NEW_TOKENS = 48;
+
+// Everything but the result lines goes to stderr (tfjs and emscripten log with console.log/warn).
+const writeResult = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
+console.log = console.error;
+console.info = console.error;
+const progress = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+function usage(message: string): never {
+  process.stderr.write(
+    `${message}\nusage: npm run bench -- [--backend ${BACKENDS.filter((b) => b !== 'auto').join('|')}] [--no-kernel-fixes] ` +
+      `[--only ${MODELS.join(',')}] [--steps N] [--warmup N]\n`,
+  );
+  process.exit(2);
+}
+
+const { values: args } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        backend: { type: 'string', default: 'wasm' },
+        'no-kernel-fixes': { type: 'boolean', default: false },
+        only: { type: 'string' },
+        steps: { type: 'string' },
+        warmup: { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (e) {
+    return usage((e as Error).message);
+  }
+})();
+if (args.help) usage('mmrl throughput benchmarks');
+
+const backendArg = args.backend!;
+if (!(BACKENDS as readonly string[]).includes(backendArg)) usage(`unknown --backend ${backendArg}`);
+const kernelFixes = !args['no-kernel-fixes'];
+const only = args.only === undefined ? [...MODELS] : args.only.split(',').map((s) => s.trim());
+for (const name of only) if (!(MODELS as readonly string[]).includes(name)) usage(`unknown --only ${name}`);
+const positiveInt = (s: string | undefined, flag: string, min: number): number | undefined => {
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < min) usage(`${flag} must be an integer ≥ ${min}, got ${s}`);
+  return n;
+};
+const stepsArg = positiveInt(args.steps, '--steps', 1);
+const warmup = positiveInt(args.warmup, '--warmup', 0) ?? 1;
+
+const backend = await initBackend(backendArg as BackendName, { kernelFixes }).catch((e: Error) => {
+  process.stderr.write(`bench: ${e.message}\n`);
+  process.exit(1);
+});
+const common = { backend, kernelFixes };
+progress(`backend ${backend}, kernel fixes ${kernelFixes ? 'on' : 'off'}, tfjs ${tf.version.tfjs}`);
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const round = (x: number, digits = 1) => Number(x.toFixed(digits));
+
+/**
+ * Runs `warm` untimed calls (of `warmFn`, default `fn`) then `steps` timed calls of `fn`; both must sync (await a
+ * read) before they return. Returns the timed milliseconds.
+ */
+async function time(label: string, warm: number, steps: number, fn: () => Promise<unknown>, warmFn = fn): Promise<number[]> {
+  for (let i = 0; i < warm; i++) {
+    const t0 = performance.now();
+    await warmFn();
+    progress(`${label} warm-up ${i + 1}/${warm}: ${(performance.now() - t0).toFixed(0)} ms`);
+  }
+  const ms: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await fn();
+    ms.push(performance.now() - t0);
+    progress(`${label} ${i + 1}/${steps}: ${ms[i]!.toFixed(0)} ms`);
+  }
+  return ms;
+}
+
+async function benchTransformer(): Promise<void> {
+  const { batch, ...config } = TORCH_REFERENCE;
+  const model = new BenchTransformer(config, 0);
+  const { ids, targets } = randomTokenBatch(config, batch, 0);
+  const optimizer = tf.train.adam(1e-3);
+  const steps = stepsArg ?? (kernelFixes ? 3 : 2);
+  const ms = await time('transformer train-step', warmup, steps, () => benchTrainStep(model, optimizer, ids, targets));
+  const tokens = batch * config.seq;
+  const m = median(ms);
+  writeResult({
+    bench: 'train-step',
+    model: 'transformer',
+    ...common,
+    params: model.parameterCount(),
+    batch,
+    tokensPerStep: tokens,
+    msPerStep: round(m),
+    tokensPerSecond: Math.round((tokens / m) * 1000),
+    steps,
+  });
+  optimizer.dispose();
+  tf.dispose([ids, targets]);
+  model.dispose();
+}
+
+async function benchVlm(name: VlmSizeName): Promise<void> {
+  const task = await loadBenchTask();
+  const policy = createBenchPolicy(task, name, 1);
+  const params = policy.parameterCount();
+  progress(`${name}: ${params} parameters, ${policy.model.patches} image tokens`);
+
+  // Train step: 128 real prompts + oracle responses.
+  {
+    const { batch, responseTokens, sequenceLength } = oracleBatch(task, policy, VLM_ROWS, 1);
+    const optimizer = tf.train.adam(1e-3);
+    const steps = stepsArg ?? 5;
+    const ms = await time(`${name} train-step`, warmup, steps, () => vlmTrainStep(policy, optimizer, batch, responseTokens));
+    const tokens = VLM_ROWS * sequenceLength;
+    const m = median(ms);
+    writeResult({
+      bench: 'train-step',
+      model: name,
+      ...common,
+      params,
+      batch: VLM_ROWS,
+      tokensPerStep: tokens,
+      msPerStep: round(m),
+      tokensPerSecond: Math.round((tokens / m) * 1000),
+      steps,
+      sequenceLength,
+    });
+    optimizer.dispose();
+    disposeBatch(batch);
+  }
+
+  // Sampling: 16 prompts × 8 samples = 128 rows, 48 new tokens each (EOS made unsampleable so no row stops early).
+  suppressEos(policy);
+  const request = sampleRequest(task, policy, SAMPLE_PROMPTS, SAMPLES_PER_PROMPT, NEW_TOKENS, 2);
+  const rows = SAMPLE_PROMPTS * SAMPLES_PER_PROMPT;
+  const results: { cache: boolean; ms: number; tokens: number; steps: number }[] = [];
+  for (const cache of [true, false]) {
+    let tokens = 0;
+    const steps = stepsArg ?? (cache ? 3 : 1);
+    const label = `${name} sample (${cache ? 'KV cache' : 'no cache'})`;
+    const run = (r: typeof request) =>
+      cache ? sampleWithCache(policy, r) : sampleWithoutCache(policy.model, r, policy.tokenizer.eosId, policy.tokenizer.padId);
+    // The cache-less loop's warm-up decodes 4 tokens only: each of its steps has new shapes anyway, and a full run
+    // takes minutes on wasm.
+    const warmRequest = cache ? request : { ...request, maxNewTokens: 4 };
+    const ms = await time(
+      label,
+      warmup,
+      steps,
+      async () => {
+        tokens = await run(request);
+      },
+      () => run(warmRequest),
+    );
+    results.push({ cache, ms: median(ms), tokens, steps });
+  }
+  const rate = (r: (typeof results)[number]) => (r.tokens / r.ms) * 1000;
+  const speedup = rate(results[0]!) / rate(results[1]!);
+  for (const r of results) {
+    writeResult({
+      bench: 'sample',
+      model: name,
+      ...common,
+      params,
+      batch: rows,
+      tokensPerStep: r.tokens,
+      msPerStep: round(r.ms),
+      tokensPerSecond: Math.round(rate(r)),
+      cache: r.cache,
+      steps: r.steps,
+      newTokens: NEW_TOKENS,
+      ...(r.cache ? { speedupVsNoCache: round(speedup, 2) } : {}),
+    });
+  }
+  policy.dispose();
+}
+
+for (const name of MODELS) {
+  if (!only.includes(name)) continue;
+  if (name === 'transformer') await benchTransformer();
+  else await benchVlm(name);
+  progress(`${name} done; ${tf.memory().numTensors} tensors live`);
+}
