@@ -22,9 +22,9 @@ import {
 export const VLM_PRESETS = {
   /** The demo model: ~0.13M parameters, trains in seconds on 2 CPU cores. */
   small: { dModel: 64, layers: 2, heads: 4, ffnDim: 256 },
-  /** The student of the shipped checkpoints: ~0.9M parameters. */
+  /** The student of the shipped checkpoints: ~0.85M parameters. */
   student: { dModel: 128, layers: 4, heads: 4, ffnDim: 512 },
-  /** The expert of the shipped checkpoints (TGRL's stronger policy): ~2.9M parameters. */
+  /** The expert of the shipped checkpoints (TGRL's stronger policy): ~2.7M parameters. */
   expert: { dModel: 192, layers: 6, heads: 6, ffnDim: 768 },
 } as const;
 export type VlmPreset = keyof typeof VLM_PRESETS;
@@ -35,7 +35,7 @@ export const VlmPolicyOptions = Type.Object(
       (Object.keys(VLM_PRESETS) as VlmPreset[]).map((k) => Type.Literal(k)),
       {
         default: 'small',
-        description: 'Named size: small (d 64, 2 layers), student (d 128, 4 layers), expert (d 192, 6 layers).',
+        description: 'Named size: small (d 64, 2 layers), student (d 128, 4 layers, ~0.85M), expert (d 192, 6 layers).',
       },
     ),
     dModel: Type.Optional(Type.Integer({ minimum: 1, description: 'Model width d (a multiple of heads); overrides the preset.' })),
