@@ -25,13 +25,20 @@ async function prepare(name: Exclude<BackendName, 'auto'>): Promise<string> {
     case 'cpu':
       return 'cpu';
     case 'webgpu': {
-      if (!installed('webgpu') || !installed('@tensorflow/tfjs-backend-webgpu')) {
-        throw new Error('runtime.backend "webgpu" needs the packages "webgpu" and "@tensorflow/tfjs-backend-webgpu"');
+      // The WebGPU globals must exist before the backend module is evaluated (GPU.md).
+      let dawn: { create: (o: string[]) => unknown; globals: object };
+      try {
+        dawn = (await import('webgpu' as string)) as typeof dawn;
+      } catch (e) {
+        throw new Error(`runtime.backend "webgpu" needs the package "webgpu" (Dawn): ${(e as Error).message}`);
       }
-      const dawn = (await import('webgpu' as string)) as { create: (o: string[]) => unknown; globals: object };
       Object.assign(globalThis, dawn.globals);
       (globalThis as { navigator?: unknown }).navigator = { gpu: dawn.create([]) };
-      await import('@tensorflow/tfjs-backend-webgpu' as string);
+      try {
+        await import('@tensorflow/tfjs-backend-webgpu' as string);
+      } catch (e) {
+        throw new Error(`runtime.backend "webgpu" needs "@tensorflow/tfjs-backend-webgpu": ${(e as Error).message}`);
+      }
       return 'webgpu';
     }
     case 'tensorflow': {
