@@ -1,0 +1,27 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { StrategyRegistry, checkRequirements, createRunContainer, initBackend, loadConfigFile, POLICY } from '@mmrl/core';
+import builtins from '@mmrl/plugins';
+import { ROOT } from './helpers.js';
+
+const registry = new StrategyRegistry().use(builtins);
+const configs = readdirSync(join(ROOT, 'examples/configs')).filter((f) => /\.(ya?ml|json)$/.test(f));
+
+test('every example config validates and its requires are met', async () => {
+  assert.ok(configs.length >= 4);
+  for (const f of configs) {
+    const { config } = await loadConfigFile(registry, join(ROOT, 'examples/configs', f));
+    checkRequirements(registry, config);
+  }
+});
+
+test('the shipped student checkpoint loads into the student preset', async () => {
+  await initBackend('wasm');
+  const { config, baseDir } = await loadConfigFile(registry, join(ROOT, 'examples/configs/grpo.yaml'));
+  const container = await createRunContainer(registry, config, { baseDir, kinds: ['task', 'policy'] });
+  const policy = container.resolve(POLICY);
+  await policy.load(join(baseDir, config.init.checkpoint!));
+  assert.ok(policy.parameterCount() > 800_000 && policy.parameterCount() < 900_000);
+});
