@@ -3,6 +3,20 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import {
+  ADVANTAGE_ESTIMATOR,
+  POLICY,
+  MetricsWriter,
+  REWARD_FUNCTION,
+  RlTrainer,
+  StrategyRegistry,
+  createRunContainer,
+  initBackend,
+  loadConfigFile,
+  type AdvantageInput,
+} from '@mmrl/core';
+import builtins from '@mmrl/plugins';
 import { mmrl, ROOT } from './helpers.js';
 
 test('mmrl demo on tiny settings: SFT, 3 RL steps, evaluation, checkpoint', () => {
@@ -32,4 +46,69 @@ test('mmrl demo on tiny settings: SFT, 3 RL steps, evaluation, checkpoint', () =
   const ev = mmrl(['eval', join(ROOT, 'test/fixtures/tiny.yaml'), '--checkpoint', join(runDir, 'checkpoint'), '--out', out, '--name', 'eval', '--json']);
   assert.equal(ev.status, 0, ev.stderr);
   assert.equal(JSON.parse(ev.stdout.trim().split('\n').pop()!).accuracy, summary.afterRl.accuracy);
+});
+
+test('DAPO dynamic sampling on the tiny config: only mixed groups reach the advantage estimator, batch always full', async () => {
+  await initBackend('wasm');
+  const registry = new StrategyRegistry().use(builtins);
+  const build = async (reward: (text: string) => number, maxRounds: number) => {
+    const { config, baseDir } = await loadConfigFile(registry, join(ROOT, 'test/fixtures/tiny.yaml'));
+    config.trainer.steps = 3;
+    config.trainer.maxResponseTokens = 8;
+    config.trainer.dynamicSampling = { enabled: true, metric: 'accuracy', low: 0.01, high: 0.99, maxRounds };
+    config.trainer.microBatchSize = 3; // gradient accumulation over uneven micro-batches (4 rows per mini-batch)
+    const container = await createRunContainer(registry, config, { baseDir });
+    // A deterministic stand-in reward: right for about a quarter of the (random) responses of the untrained policy.
+    container.register(REWARD_FUNCTION, {
+      useValue: { score: ({ response }: { response: string }) => ({ reward: reward(response), accuracy: reward(response), format: 0 }) },
+    });
+    const inner = container.resolve(ADVANTAGE_ESTIMATOR);
+    const seen: { rewards: number[]; groups: number[] }[] = [];
+    container.register(ADVANTAGE_ESTIMATOR, {
+      useValue: {
+        compute: (input: AdvantageInput) => {
+          seen.push({ rewards: Array.from(input.rewards), groups: Array.from(input.groupIndex) });
+          return inner.compute(input);
+        },
+      },
+    });
+    return { container, seen };
+  };
+  const hash = (s: string) => {
+    let h = 2166136261;
+    for (const c of s) h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0;
+    return h;
+  };
+  const { container, seen } = await build((text) => (hash(text) % 4 === 0 ? 1 : 0), 20);
+  const file = join(mkdtempSync(join(tmpdir(), 'mmrl-dapo-')), 'metrics.jsonl');
+  await new RlTrainer(container, { metrics: new MetricsWriter(file) }).train();
+  const estimated = seen.slice();
+  // A second run on the same container (kernels warm) leaves no tensor behind.
+  const tensors = tf.memory().numTensors;
+  await new RlTrainer(container, { metrics: new MetricsWriter(null) }).train();
+  assert.equal(tf.memory().numTensors, tensors, 'dynamic sampling / micro-batching leaked tensors');
+  const rl = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(rl.length, 3);
+  for (const m of rl) {
+    assert.equal(m.kept_groups, 2);
+    assert.equal(m.trajectories, 8); // exactly promptsPerStep groups × 4 samples, surplus kept groups cut
+    assert.ok(m.sampling_rounds >= 1 && m.filtered_groups >= 0);
+    assert.ok(m.sampled_accuracy_mean >= 0 && m.sampled_accuracy_mean <= 1);
+  }
+  assert.ok(rl.some((m) => m.filtered_groups > 0 && m.sampling_rounds > 1), JSON.stringify(rl)); // the filter did work
+  assert.equal(estimated.length, 3);
+  for (const { rewards, groups } of estimated) {
+    for (const g of new Set(groups)) {
+      const members = rewards.filter((_, i) => groups[i] === g);
+      const mean = members.reduce((a, b) => a + b, 0) / members.length;
+      assert.ok(mean > 0.01 && mean < 0.99, `group ${g} with mean accuracy ${mean} reached the estimator`);
+    }
+  }
+  // Nothing ever kept: a clear error after maxRounds rounds.
+  const never = await build(() => 0, 2);
+  await assert.rejects(
+    new RlTrainer(never.container, { metrics: new MetricsWriter(null) }).train(),
+    /only 0 of 2 groups kept after trainer\.dynamicSampling\.maxRounds = 2 rounds/,
+  );
+  assert.equal(tf.memory().numTensors, tensors + never.container.resolve(POLICY).trainableVariables.length, 'the failed run leaked tensors');
 });

@@ -32,6 +32,10 @@ withRunOptions(program.command('sft').description('supervised warm-up on the tas
 
 withRunOptions(program.command('train').description('RL training (config trainer section), from init.checkpoint or --checkpoint'))
   .argument('<config>', 'config file (YAML or JSON)')
+  .option(
+    '--resume <run-dir>',
+    'continue the run in <run-dir> from its training checkpoint (<run-dir>/checkpoint), appending to its metrics.jsonl',
+  )
   .action((config: string, opts) => runTraining(config, opts, { sft: false, rl: true }));
 
 withRunOptions(program.command('eval').description('held-out greedy pass@1 on test images'))

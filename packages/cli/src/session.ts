@@ -9,8 +9,11 @@ import {
   evaluatePolicy,
   initBackend,
   loadConfigFile,
+  readTrainingState,
+  truncateMetricsAfterStep,
   writeJsonAtomic,
   MetricsWriter,
+  type MetricsRow,
   POLICY,
   REWARD_FUNCTION,
   TASK,
@@ -28,6 +31,18 @@ export interface CommonOptions {
   name?: string;
   checkpoint?: string;
   quiet?: boolean;
+  /** `mmrl train --resume <run-dir>`: continue that run from its training checkpoint, in the same directory. */
+  resume?: string;
+}
+
+/** What a resumed session continues from. */
+export interface ResumeInfo {
+  /** The training checkpoint (`<run-dir>/checkpoint`). */
+  checkpointDir: string;
+  /** Completed RL steps in the checkpoint. */
+  step: number;
+  /** metrics.jsonl rows kept (those up to the checkpoint's step). */
+  rows: MetricsRow[];
 }
 
 /** One CLI run: config, backend, DI container, run directory. */
@@ -38,6 +53,8 @@ export interface Session {
   runDir: string;
   metrics: MetricsWriter;
   log: (line: string) => void;
+  /** Set when the session resumes a run (`--resume`). */
+  resume?: ResumeInfo;
 }
 
 function versions(): Record<string, string> {
@@ -53,13 +70,49 @@ function versions(): Record<string, string> {
   return out;
 }
 
+/** Settings that may differ between a run and its resumption without changing the training itself. */
+const RESUMABLE_DIFFERENCES = [
+  '/trainer/steps',
+  '/trainer/checkpointEvery',
+  '/trainer/evalEvery',
+  '/runtime',
+  '/output',
+  '/init',
+  '/$schema',
+];
+
+/** JSON pointers where two JSON values differ (leaves only). */
+function differences(a: unknown, b: unknown, pointer = ''): string[] {
+  if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object' && Array.isArray(a) === Array.isArray(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((k) =>
+      differences((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${pointer}/${k}`),
+    );
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [pointer];
+}
+
 /**
  * Loads and validates the config (CLI overrides applied first), sets up the backend, builds the run container and
- * the run directory (`<output.dir>/<name>`, holding config.json and metrics.jsonl).
+ * the run directory (`<output.dir>/<name>`, holding config.json and metrics.jsonl). With `opts.resume` the run
+ * directory is the given one: its training checkpoint must exist, and metrics.jsonl keeps the rows up to the
+ * checkpoint's step (later rows, from a run that went on past its last checkpoint, are dropped).
  */
 export async function openSession(configPath: string, opts: CommonOptions, kinds?: StrategyKind[]): Promise<Session> {
   const registry = createRegistry();
   const { config, baseDir } = await loadConfigFile(registry, configPath);
+  let resumeDir: string | undefined;
+  let resumeState: Awaited<ReturnType<typeof readTrainingState>> | undefined;
+  if (opts.resume !== undefined) {
+    if (opts.name !== undefined || opts.out !== undefined) {
+      throw new Error('--resume continues the given run directory; it cannot be combined with --out or --name');
+    }
+    resumeDir = resolve(opts.resume);
+    resumeState = await readTrainingState(join(resumeDir, 'checkpoint'));
+    // The seed of the run being resumed, unless overridden on the command line.
+    const saved = resumeState.config as ResolvedConfig | undefined;
+    if (opts.seed === undefined && saved && typeof saved.seed === 'number') config.seed = saved.seed;
+  }
   if (opts.seed !== undefined) {
     const seed = Number(opts.seed);
     if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed must be a non-negative integer, got "${opts.seed}"`);
@@ -70,20 +123,51 @@ export async function openSession(configPath: string, opts: CommonOptions, kinds
   else if (config.init.checkpoint) config.init.checkpoint = resolve(baseDir, config.init.checkpoint);
   const backend = await initBackend(config.runtime.backend);
   const container = await createRunContainer(registry, config, { baseDir, ...(kinds ? { kinds } : {}) });
-  if (config.init.checkpoint) {
+  // A resumed run's policy comes from its training checkpoint; the initial checkpoint is not needed.
+  if (config.init.checkpoint && !resumeDir) {
     // A training checkpoint holds the policy under policy/; a policy checkpoint is the directory itself.
     const inner = join(config.init.checkpoint, 'policy');
     await container.resolve(POLICY).load(existsSync(join(inner, 'manifest.json')) ? inner : config.init.checkpoint);
+  }
+  const log = opts.quiet ? () => {} : (line: string) => console.log(line);
+  const metricsFile = (dir: string) => join(dir, 'metrics.jsonl');
+  if (resumeDir && resumeState) {
+    const changed = differences(resumeState.config, config).filter(
+      (p) => !RESUMABLE_DIFFERENCES.some((allowed) => p === allowed || p.startsWith(`${allowed}/`)),
+    );
+    if (changed.length > 0) {
+      console.warn(
+        `mmrl: warning: the config differs from the one of the run being resumed at ${changed.join(', ')}; ` +
+          'the resumed steps will not match an uninterrupted run',
+      );
+    }
+    const rows = await truncateMetricsAfterStep(metricsFile(resumeDir), resumeState.step);
+    await writeJsonAtomic(join(resumeDir, 'config.json'), {
+      config,
+      versions: versions(),
+      backend,
+      configFile: resolve(configPath),
+      resumedAtStep: resumeState.step,
+    });
+    log(`mmrl: backend ${backend}, seed ${config.seed}, resuming run directory ${resumeDir} at step ${resumeState.step}`);
+    return {
+      config,
+      container,
+      backend,
+      runDir: resumeDir,
+      metrics: new MetricsWriter(metricsFile(resumeDir)),
+      log,
+      resume: { checkpointDir: join(resumeDir, 'checkpoint'), step: resumeState.step, rows },
+    };
   }
   const name = opts.name ?? config.output.name ?? `${new Date().toISOString().replace(/[:.]/g, '-')}-seed${config.seed}`;
   // output.dir is relative to the working directory, like any CLI output path.
   const runDir = resolve(opts.out ?? config.output.dir, name);
   await mkdir(runDir, { recursive: true });
   await writeJsonAtomic(join(runDir, 'config.json'), { config, versions: versions(), backend, configFile: resolve(configPath) });
-  await writeFile(join(runDir, 'metrics.jsonl'), '');
-  const log = opts.quiet ? () => {} : (line: string) => console.log(line);
+  await writeFile(metricsFile(runDir), '');
   log(`mmrl: backend ${backend}, seed ${config.seed}, run directory ${runDir}`);
-  return { config, container, backend, runDir, metrics: new MetricsWriter(join(runDir, 'metrics.jsonl')), log };
+  return { config, container, backend, runDir, metrics: new MetricsWriter(metricsFile(runDir)), log };
 }
 
 /** Held-out evaluation (greedy pass@1 on test images) of the session's policy. */

@@ -47,6 +47,12 @@ export function baseConfigSchema(slot: (kind: string) => TSchema, slotList: (kin
           maxGradNorm: Type.Number({ minimum: 0, default: 1.0, description: 'Global gradient-norm clip (0 = off).' }),
           ppoEpochs: Type.Integer({ minimum: 1, default: 1, description: 'Passes over each rollout batch.' }),
           miniBatches: Type.Integer({ minimum: 1, default: 1, description: 'Optimizer updates per epoch.' }),
+          microBatchSize: Type.Integer({
+            minimum: 0,
+            default: 0,
+            description:
+              'Rows per forward/backward pass; gradients of a mini-batch are accumulated over its micro-batches before one update (0 = the whole mini-batch).',
+          }),
           maxResponseTokens: Type.Integer({ minimum: 1, default: 24, description: 'Response length limit (EOS included).' }),
           temperature: Type.Number({ exclusiveMinimum: 0, default: 1.0, description: 'Rollout sampling temperature.' }),
           topP: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 1.0 }),
@@ -61,6 +67,27 @@ export function baseConfigSchema(slot: (kind: string) => TSchema, slotList: (kin
             default: 0,
             description: 'Write the training checkpoint every k steps (0 = at the end only).',
           }),
+          dynamicSampling: Type.Object(
+            {
+              enabled: Type.Boolean({
+                default: false,
+                description:
+                  'DAPO dynamic sampling: drop groups whose mean metric is not strictly inside (low, high) and sample further rounds of fresh prompts until promptsPerStep groups are kept (METHODS.md §6.1).',
+              }),
+              metric: Type.Union([Type.Literal('accuracy'), Type.Literal('reward')], {
+                default: 'accuracy',
+                description: 'Per-trajectory value whose group mean is filtered (METHODS.md D-1).',
+              }),
+              low: Type.Number({ default: 0.01, description: 'Keep a group iff low < mean(metric).' }),
+              high: Type.Number({ default: 0.99, description: 'Keep a group iff mean(metric) < high.' }),
+              maxRounds: Type.Integer({
+                minimum: 1,
+                default: 20,
+                description: 'Rollout rounds per step before the run stops with an error (EasyR1 max_try_make_batch).',
+              }),
+            },
+            { additionalProperties: false, default: {} },
+          ),
         },
         { additionalProperties: false },
       ),
@@ -105,6 +132,7 @@ export interface ResolvedConfig {
     maxGradNorm: number;
     ppoEpochs: number;
     miniBatches: number;
+    microBatchSize: number;
     maxResponseTokens: number;
     temperature: number;
     topP: number;
@@ -115,6 +143,13 @@ export interface ResolvedConfig {
     objective: Slot;
     evalEvery: number;
     checkpointEvery: number;
+    dynamicSampling: {
+      enabled: boolean;
+      metric: 'accuracy' | 'reward';
+      low: number;
+      high: number;
+      maxRounds: number;
+    };
   };
   eval: { prompts: number; seed: number };
   output: { dir: string; name?: string };

@@ -5,7 +5,8 @@ import type { AdvantageEstimator } from '../contracts/advantage-estimator.js';
 import type { TokenWeighter } from '../contracts/token-weighter.js';
 import type { PolicyObjective } from '../contracts/policy-objective.js';
 import type { ResolvedConfig } from '../config/base-schema.js';
-import type { Prompt, ScoredTrajectory } from '../rollout/types.js';
+import { MmrlConfigError } from '../config/config-error.js';
+import type { RolloutGroup, ScoredTrajectory } from '../rollout/types.js';
 import { collateSequences, disposeBatch } from '../rollout/batch.js';
 import {
   ADVANTAGE_ESTIMATOR,
@@ -19,36 +20,54 @@ import {
 } from '../tokens.js';
 import { Rng, deriveSeed } from '../util/rng.js';
 import type { MetricsRow, MetricsWriter, ProgressListener } from './metrics.js';
-import { optimizerStep } from './optimizer.js';
-import { saveTrainingCheckpoint } from './training-checkpoint.js';
+import { GradientAccumulator, createAdam } from './optimizer.js';
+import { DYNAMIC_SAMPLING_DEFAULTS, groupByPrompt, sampleGroups } from './dynamic-sampling.js';
+import { accumulateMiniBatch, type UpdateBatch } from './micro-batch.js';
+import { loadRlCheckpoint, saveRlCheckpoint } from './resume.js';
 
 export interface RlTrainerHooks {
   metrics: MetricsWriter;
   onProgress?: ProgressListener;
   /** Held-out evaluation, called every `trainer.evalEvery` steps; its numbers are logged with the step. */
   evaluate?: (step: number) => Promise<Record<string, number>>;
-  /** Where the training checkpoint (policy, optimizer, step, RNG state, config) is written; none when absent. */
+  /**
+   * Where the training checkpoint (policy, optimizer, step, RNG state, pending prompt order, config, and the frozen
+   * reference policy when the objective has a KL term) is written; none when absent.
+   */
   checkpointDir?: string;
+  /**
+   * A training checkpoint written by this trainer to continue from: policy, optimizer, reference policy, step, RNG
+   * state and prompt order are restored, and training runs from the saved step to `trainer.steps`. With the same
+   * config and seed (on a deterministic backend) the metrics rows equal those of an uninterrupted run, wall-clock
+   * fields aside.
+   */
+  resumeFrom?: string;
 }
 
 export interface RlSummary {
+  /** `trainer.steps` (the last step reached). */
   steps: number;
+  /** The step this call started from (0, or the resumed checkpoint's step). */
+  startStep: number;
   seconds: number;
+  /** Skipped (non-finite) updates over the whole run, resumed parts included. */
   skippedUpdates: number;
   /** Mean training reward / accuracy over the last 10 steps. */
   lastReward: number;
   lastAccuracy: number;
 }
 
+/** What a training checkpoint's `extra` holds for resuming. */
+interface ResumeExtra {
+  pendingPrompts: number[];
+  skippedUpdates: number;
+  recent: { reward: number; accuracy: number }[];
+}
+
 /** The rollout batch of one step, collated, with everything the update needs (all `[N, T]` tensors owned here). */
-interface PreparedBatch {
-  batch: SequenceBatch;
-  oldLogprobs: tf.Tensor2D;
-  referenceLogprobs: tf.Tensor2D | null;
-  advantages: tf.Tensor2D;
-  mask: Float32Array;
-  tokens: number;
+interface PreparedBatch extends UpdateBatch {
   rows: number;
+  groupIndex: Int32Array;
 }
 
 /** Runs `fn` over row chunks of a batch and concatenates the `[chunk, T]` results (no gradient needed). */
@@ -71,20 +90,12 @@ function chunkedForward(batch: SequenceBatch, chunk: number, fn: (b: SequenceBat
   });
 }
 
-function gatherBatch(batch: SequenceBatch, index: tf.Tensor1D): SequenceBatch {
-  return {
-    images: tf.gather(batch.images, index),
-    promptTokens: tf.gather(batch.promptTokens, index),
-    promptMask: tf.gather(batch.promptMask, index),
-    responseTokens: tf.gather(batch.responseTokens, index),
-    responseMask: tf.gather(batch.responseMask, index),
-  };
-}
-
 /**
- * The RL train loop (DESIGN.md "One RL step"): trajectory sources → reward → groups → advantage estimator →
- * collate `[N, T]` → old-policy (and reference) forward → token weighters → for each PPO epoch and mini-batch:
- * policy forward → objective → clipped Adam update → metrics (JSONL).
+ * The RL train loop (DESIGN.md "One RL step"): trajectory sources → reward → groups → dynamic sampling filter
+ * (further rounds until the batch is full) → advantage estimator → collate `[N, T]` → old-policy (and reference)
+ * forward → token weighters → for each PPO epoch and mini-batch: gradient accumulation over micro-batches (policy
+ * forward → objective with whole-mini-batch denominators) → one clipped Adam update → metrics (JSONL), evaluation,
+ * atomic checkpoint. Resumable from its checkpoint ({@link RlTrainerHooks.resumeFrom}).
  */
 export class RlTrainer {
   private readonly config: ResolvedConfig;
@@ -101,89 +112,154 @@ export class RlTrainer {
   async train(): Promise<RlSummary> {
     const { container, config, policy, hooks } = this;
     const tc = config.trainer;
+    const dynamic = { ...DYNAMIC_SAMPLING_DEFAULTS, ...tc.dynamicSampling };
+    if (dynamic.enabled && !(dynamic.low < dynamic.high)) {
+      throw new MmrlConfigError([
+        {
+          pointer: '/trainer/dynamicSampling/low',
+          message: `must be below high (${dynamic.high}), got ${dynamic.low}: no group could be kept`,
+        },
+      ]);
+    }
     const task = container.resolve(TASK);
     const reward = container.resolve(REWARD_FUNCTION);
     const sources = container.resolveAll(TRAJECTORY_SOURCE);
     const estimator = container.resolve(ADVANTAGE_ESTIMATOR);
     const weighters = container.isRegistered(TOKEN_WEIGHTER) ? container.resolveAll(TOKEN_WEIGHTER) : [];
     const objective = container.resolve(POLICY_OBJECTIVE);
+    // The reference of a KL term is the policy RL starts from (restored from the checkpoint when resuming).
     const reference = objective.needsReference ? policy.clone() : null;
-    const optimizer = tf.train.adam(tc.learningRate, tc.adamBeta1, tc.adamBeta2);
+    const optimizer = createAdam(tc.learningRate, tc.adamBeta1, tc.adamBeta2);
     const pool = task.prompts('train', tc.trainPrompts, deriveSeed(config.seed, 'rl-prompts'));
-    const rng = new Rng(deriveSeed(config.seed, 'rl-order'));
+    let rng = new Rng(deriveSeed(config.seed, 'rl-order'));
     const started = performance.now();
     let order: number[] = [];
     let skippedUpdates = 0;
-    const recent: { reward: number; accuracy: number }[] = [];
+    let recent: { reward: number; accuracy: number }[] = [];
+    let startStep = 0;
 
-    for (let step = 0; step < tc.steps; step++) {
-      const stepStart = performance.now();
-      if (order.length < tc.promptsPerStep) order = order.concat(rng.shuffle([...pool.keys()]));
-      const prompts = order.splice(0, tc.promptsPerStep).map((i) => pool[i]!);
-
-      // 1. Rollouts from every source, scored.
-      const collected = await Promise.all(
-        sources.map((s, k) => s.collect(prompts, { policy, step, seed: deriveSeed(config.seed, 'rollout', step, k) })),
-      );
-      const scored: ScoredTrajectory[] = collected.flat().map((t) => ({
-        ...t,
-        ...reward.score({ response: t.text, answer: t.prompt.answer, responseLength: t.responseTokens.length }),
-      }));
-      const rolloutSeconds = (performance.now() - stepStart) / 1000;
-
-      // 2. Advantages, old-policy forward, token weights.
-      const prepared = this.prepare(scored, prompts, estimator, reference);
-      try {
-        await this.applyWeighters(prepared, weighters, scored, prompts);
-        // 3. Updates.
-        const updates = await this.update(prepared, optimizer, objective, rng);
-        skippedUpdates += updates.skipped;
-        const n = scored.length;
-        const row: MetricsRow = {
-          phase: 'rl',
-          step,
-          reward_mean: scored.reduce((a, t) => a + t.reward, 0) / n,
-          accuracy_mean: scored.reduce((a, t) => a + t.accuracy, 0) / n,
-          format_mean: scored.reduce((a, t) => a + t.format, 0) / n,
-          response_length_mean: scored.reduce((a, t) => a + t.responseTokens.length, 0) / n,
-          finished_fraction: scored.filter((t) => t.finished).length / n,
-          trajectories: n,
-          ...updates.metrics,
-          skipped_updates: updates.skipped,
-          rollout_s: rolloutSeconds,
-          step_s: (performance.now() - stepStart) / 1000,
-        };
-        recent.push({ reward: row['reward_mean'] as number, accuracy: row['accuracy_mean'] as number });
-        if (recent.length > 10) recent.shift();
-        if (hooks.evaluate && tc.evalEvery > 0 && (step + 1) % tc.evalEvery === 0 && step + 1 < tc.steps) {
-          Object.assign(row, prefixed(await hooks.evaluate(step + 1), 'eval_'));
+    try {
+      if (hooks.resumeFrom) {
+        const state = await loadRlCheckpoint(hooks.resumeFrom, policy, optimizer, reference);
+        const extra = state.extra as Partial<ResumeExtra>;
+        const orderState = state.rng['order'];
+        if (!orderState || !Array.isArray(extra.pendingPrompts)) {
+          throw new Error(`Training checkpoint ${hooks.resumeFrom}: no prompt-order RNG state or pending prompts; it cannot be resumed`);
         }
-        hooks.metrics.write(row);
-        const last = step + 1 === tc.steps;
-        if (hooks.checkpointDir && (last || (tc.checkpointEvery > 0 && (step + 1) % tc.checkpointEvery === 0))) {
-          await saveTrainingCheckpoint(hooks.checkpointDir, policy, optimizer, {
-            step: step + 1,
-            rng: { order: rng.state() },
-            config,
-            extra: { pendingPrompts: order },
-          });
+        startStep = state.step;
+        rng = new Rng(0, orderState);
+        order = [...extra.pendingPrompts];
+        skippedUpdates = extra.skippedUpdates ?? 0;
+        recent = [...(extra.recent ?? [])];
+        if (order.some((i) => !Number.isInteger(i) || i < 0 || i >= pool.length)) {
+          throw new Error(
+            `Training checkpoint ${hooks.resumeFrom}: its pending prompts do not fit a pool of trainer.trainPrompts = ${pool.length}`,
+          );
         }
-        hooks.onProgress?.({
-          phase: 'rl',
-          step: step + 1,
-          total: tc.steps,
-          values: { reward: row['reward_mean'] as number, accuracy: row['accuracy_mean'] as number },
-        });
-      } finally {
-        disposeBatch(prepared.batch);
-        tf.dispose([prepared.oldLogprobs, prepared.advantages, ...(prepared.referenceLogprobs ? [prepared.referenceLogprobs] : [])]);
       }
+
+      for (let step = startStep; step < tc.steps; step++) {
+        const stepStart = performance.now();
+
+        // 1. Rollouts from every source, scored, grouped by prompt; dynamic sampling draws further rounds of fresh
+        //    prompts until the batch is full (METHODS.md §6.1), before any advantage is computed.
+        const sampled = await sampleGroups(tc.promptsPerStep, dynamic, async (round) => {
+          if (order.length < tc.promptsPerStep) order = order.concat(rng.shuffle([...pool.keys()]));
+          const prompts = order.splice(0, tc.promptsPerStep).map((i) => pool[i]!);
+          const collected = await Promise.all(
+            sources.map((s, k) =>
+              s.collect(prompts, {
+                policy,
+                step,
+                // Round 0 keeps the seed of a run without dynamic sampling.
+                seed:
+                  round === 0
+                    ? deriveSeed(config.seed, 'rollout', step, k)
+                    : deriveSeed(config.seed, 'rollout', step, k, 'round', round),
+              }),
+            ),
+          );
+          const scored: ScoredTrajectory[] = collected.flat().map((t) => ({
+            ...t,
+            ...reward.score({ response: t.text, answer: t.prompt.answer, responseLength: t.responseTokens.length }),
+          }));
+          return groupByPrompt(scored, prompts);
+        });
+        const rolloutSeconds = (performance.now() - stepStart) / 1000;
+
+        // 2. Advantages, old-policy forward, token weights.
+        const prepared = this.prepare(sampled.groups, estimator, reference);
+        try {
+          await this.applyWeighters(prepared, weighters);
+          // 3. Updates.
+          const updates = await this.update(prepared, optimizer, objective, rng);
+          skippedUpdates += updates.skipped;
+          const scored = sampled.groups.flatMap((g) => g.members);
+          const n = scored.length;
+          const mean = (list: readonly ScoredTrajectory[], f: (t: ScoredTrajectory) => number) =>
+            list.reduce((a, t) => a + f(t), 0) / list.length;
+          const row: MetricsRow = {
+            phase: 'rl',
+            step,
+            reward_mean: mean(scored, (t) => t.reward),
+            accuracy_mean: mean(scored, (t) => t.accuracy),
+            format_mean: mean(scored, (t) => t.format),
+            response_length_mean: mean(scored, (t) => t.responseTokens.length),
+            finished_fraction: scored.filter((t) => t.finished).length / n,
+            trajectories: n,
+            kept_groups: sampled.groups.length,
+            sampling_rounds: sampled.rounds,
+            filtered_groups: sampled.filtered,
+            ...(dynamic.enabled
+              ? {
+                  // Over every generated trajectory (the kept batch is biased towards mixed groups).
+                  sampled_reward_mean: mean(sampled.sampled, (t) => t.reward),
+                  sampled_accuracy_mean: mean(sampled.sampled, (t) => t.accuracy),
+                }
+              : {}),
+            ...updates.metrics,
+            skipped_updates: updates.skipped,
+            rollout_s: rolloutSeconds,
+            step_s: (performance.now() - stepStart) / 1000,
+          };
+          recent.push({
+            reward: (row['sampled_reward_mean'] ?? row['reward_mean']) as number,
+            accuracy: (row['sampled_accuracy_mean'] ?? row['accuracy_mean']) as number,
+          });
+          if (recent.length > 10) recent.shift();
+          if (hooks.evaluate && tc.evalEvery > 0 && (step + 1) % tc.evalEvery === 0 && step + 1 < tc.steps) {
+            Object.assign(row, prefixed(await hooks.evaluate(step + 1), 'eval_'));
+          }
+          hooks.metrics.write(row);
+          const last = step + 1 === tc.steps;
+          if (hooks.checkpointDir && (last || (tc.checkpointEvery > 0 && (step + 1) % tc.checkpointEvery === 0))) {
+            const extra: ResumeExtra = { pendingPrompts: order, skippedUpdates, recent };
+            await saveRlCheckpoint(hooks.checkpointDir, policy, optimizer, reference, {
+              step: step + 1,
+              rng: { order: rng.state() },
+              config,
+              extra: extra as unknown as Record<string, unknown>,
+            });
+          }
+          hooks.onProgress?.({
+            phase: 'rl',
+            step: step + 1,
+            total: tc.steps,
+            values: { reward: row['reward_mean'] as number, accuracy: row['accuracy_mean'] as number },
+          });
+        } finally {
+          disposeBatch(prepared.batch);
+          tf.dispose([prepared.oldLogprobs, prepared.advantages, ...(prepared.referenceLogprobs ? [prepared.referenceLogprobs] : [])]);
+        }
+      }
+    } finally {
+      optimizer.dispose();
+      reference?.dispose();
     }
-    optimizer.dispose();
-    reference?.dispose();
     const avg = (k: 'reward' | 'accuracy') => (recent.length ? recent.reduce((a, r) => a + r[k], 0) / recent.length : NaN);
     return {
       steps: tc.steps,
+      startStep,
       seconds: (performance.now() - started) / 1000,
       skippedUpdates,
       lastReward: avg('reward'),
@@ -191,16 +267,12 @@ export class RlTrainer {
     };
   }
 
-  private prepare(
-    scored: ScoredTrajectory[],
-    prompts: readonly Prompt[],
-    estimator: AdvantageEstimator,
-    reference: Policy | null,
-  ): PreparedBatch {
+  private prepare(groups: readonly RolloutGroup[], estimator: AdvantageEstimator, reference: Policy | null): PreparedBatch {
     const { policy, config } = this;
     const task = this.container.resolve(TASK);
-    const groupOf = new Map(prompts.map((p, i) => [p.id, i]));
-    const groupIndex = Int32Array.from(scored.map((t) => groupOf.get(t.prompt.id)!));
+    const scored = groups.flatMap((g) => g.members);
+    // Groups by position: the same prompt drawn in two rounds forms two groups.
+    const groupIndex = Int32Array.from(groups.flatMap((g, i) => g.members.map(() => i)));
     const tokens = Math.max(1, ...scored.map((t) => t.responseTokens.length));
     const batch = collateSequences(
       scored.map((t) => ({ image: t.prompt.image, promptTokens: t.promptTokens, responseTokens: t.responseTokens })),
@@ -223,18 +295,10 @@ export class RlTrainer {
       tokens,
     });
     const advantages = tf.tensor2d(adv, [scored.length, tokens]);
-    return { batch, oldLogprobs, referenceLogprobs, advantages, mask, tokens, rows: scored.length };
+    return { batch, oldLogprobs, referenceLogprobs, advantages, mask, tokens, rows: scored.length, groupIndex };
   }
 
-  private async applyWeighters(
-    prepared: PreparedBatch,
-    weighters: TokenWeighter[],
-    scored: ScoredTrajectory[],
-    prompts: readonly Prompt[],
-  ): Promise<void> {
-    if (weighters.length === 0) return;
-    const groupOf = new Map(prompts.map((p, i) => [p.id, i]));
-    const groupIndex = Int32Array.from(scored.map((t) => groupOf.get(t.prompt.id)!));
+  private async applyWeighters(prepared: PreparedBatch, weighters: TokenWeighter[]): Promise<void> {
     for (const w of weighters) {
       const next = tf.tidy(() =>
         tf.mul(
@@ -243,7 +307,7 @@ export class RlTrainer {
             advantages: prepared.advantages,
             mask: prepared.batch.responseMask,
             oldLogprobs: prepared.oldLogprobs,
-            groupIndex,
+            groupIndex: prepared.groupIndex,
           }),
         ),
       ) as tf.Tensor2D;
@@ -252,6 +316,10 @@ export class RlTrainer {
     }
   }
 
+  /**
+   * PPO epochs × mini-batches; each mini-batch is one clipped Adam update from gradients accumulated over its
+   * micro-batches (`trainer.microBatchSize` rows per forward), with denominators over the whole mini-batch.
+   */
   private async update(
     prepared: PreparedBatch,
     optimizer: tf.Optimizer,
@@ -269,45 +337,24 @@ export class RlTrainer {
       const perm = tc.miniBatches > 1 ? rng.shuffle([...Array(n).keys()]) : [...Array(n).keys()];
       for (let s = 0; s < n; s += perMini) {
         const rows = perm.slice(s, s + perMini);
-        // Denominators over the whole mini-batch (METHODS.md §5.3).
-        let tokenCount = 0;
-        let sequences = 0;
-        for (const r of rows) {
-          let len = 0;
-          for (let t = 0; t < prepared.tokens; t++) len += prepared.mask[r * prepared.tokens + t]!;
-          tokenCount += len;
-          if (len > 0) sequences++;
+        const acc = new GradientAccumulator(policy.trainableVariables);
+        try {
+          accumulateMiniBatch(acc, policy, objective, prepared, rows, {
+            microBatchSize: tc.microBatchSize,
+            temperature: tc.temperature,
+            maxLength: tc.maxResponseTokens,
+          });
+        } catch (e) {
+          acc.dispose();
+          throw e;
         }
-        const index = tf.tensor1d(rows, 'int32');
-        const whole = rows.length === n && tc.miniBatches === 1;
-        const mb = whole ? prepared.batch : gatherBatch(prepared.batch, index);
-        const old = whole ? prepared.oldLogprobs : tf.gather(prepared.oldLogprobs, index);
-        const adv = whole ? prepared.advantages : tf.gather(prepared.advantages, index);
-        const ref = prepared.referenceLogprobs ? (whole ? prepared.referenceLogprobs : tf.gather(prepared.referenceLogprobs, index)) : undefined;
-        const result = await optimizerStep(
-          optimizer,
-          policy.trainableVariables,
-          () => {
-            const { logprobs } = policy.forward(mb, { temperature: tc.temperature });
-            return objective.loss({
-              logprobs,
-              oldLogprobs: old,
-              advantages: adv,
-              mask: mb.responseMask,
-              ...(ref ? { referenceLogprobs: ref } : {}),
-              denominators: { tokens: tokenCount, sequences, maxLength: tc.maxResponseTokens },
-            });
-          },
-          tc.maxGradNorm,
-        );
-        index.dispose();
-        if (!whole) {
-          disposeBatch(mb);
-          tf.dispose([old, adv, ...(ref ? [ref] : [])]);
-        }
+        const result = await acc.apply(optimizer, tc.maxGradNorm);
         if (result.skipped) {
           skipped++;
-          console.warn(`[mmrl] non-finite loss or gradient (loss ${result.loss}, grad norm ${result.gradNorm}): update skipped`);
+          console.warn(
+            `[mmrl] non-finite loss or gradient (loss ${result.loss}, grad norm ${result.gradNorm}) at ` +
+              `epoch ${epoch}, mini-batch ${Math.floor(s / perMini)}: update skipped, weights and optimizer state unchanged`,
+          );
         }
         for (const [k, v] of Object.entries({ ...result.metrics, grad_norm: result.gradNorm })) sums[k] = (sums[k] ?? 0) + v;
         count++;
