@@ -46,6 +46,12 @@ test('mmrl demo on tiny settings: SFT, 3 RL steps, evaluation, checkpoint', () =
   const ev = mmrl(['eval', join(ROOT, 'test/fixtures/tiny.yaml'), '--checkpoint', join(runDir, 'checkpoint'), '--out', out, '--name', 'eval', '--json']);
   assert.equal(ev.status, 0, ev.stderr);
   assert.equal(JSON.parse(ev.stdout.trim().split('\n').pop()!).accuracy, summary.afterRl.accuracy);
+  const sampled = mmrl(['eval', join(ROOT, 'test/fixtures/tiny.yaml'), '--checkpoint', join(runDir, 'checkpoint'), '--out', out, '--name', 'eval-k', '--json', '--samples', '4']);
+  assert.equal(sampled.status, 0, sampled.stderr);
+  const k = JSON.parse(sampled.stdout.trim().split('\n').pop()!);
+  assert.deepEqual(Object.keys(k.passAtK), ['pass@1', 'pass@4']); // eval.passK [1, 4, 8] limited to n = 4
+  assert.ok(k.passAtK['pass@1'] <= k.passAtK['pass@4']);
+  assert.equal(k.passAtK['pass@1'], k.sampleAccuracy);
 });
 
 test('DAPO dynamic sampling on the tiny config: only mixed groups reach the advantage estimator, batch always full', async () => {

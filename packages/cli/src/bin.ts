@@ -41,6 +41,7 @@ withRunOptions(program.command('train').description('RL training (config trainer
 withRunOptions(program.command('eval').description('held-out greedy pass@1 on test images'))
   .argument('<config>', 'config file (YAML or JSON)')
   .option('--json', 'print the result as JSON')
+  .option('--samples <n>', 'samples per prompt for pass@k (overrides eval.samples; 0 = greedy only)')
   .action((config: string, opts) => runEval(config, opts));
 
 program

@@ -95,6 +95,17 @@ export function baseConfigSchema(slot: (kind: string) => TSchema, slotList: (kin
         {
           prompts: Type.Integer({ minimum: 1, default: 300, description: 'Held-out test prompts (test images only).' }),
           seed: Type.Integer({ minimum: 0, default: 12345, description: 'Seed of the held-out prompt set.' }),
+          samples: Type.Integer({
+            minimum: 0,
+            default: 0,
+            description: 'mmrl eval: samples per prompt for pass@k (0 = greedy pass@1 only).',
+          }),
+          passK: Type.Array(Type.Integer({ minimum: 1 }), {
+            default: [1, 4, 8],
+            minItems: 1,
+            description: 'The k of pass@k (each ≤ samples).',
+          }),
+          temperature: Type.Number({ exclusiveMinimum: 0, default: 1.0, description: 'Sampling temperature for pass@k.' }),
         },
         { additionalProperties: false, default: {} },
       ),
@@ -151,7 +162,7 @@ export interface ResolvedConfig {
       maxRounds: number;
     };
   };
-  eval: { prompts: number; seed: number };
+  eval: { prompts: number; seed: number; samples: number; passK: number[]; temperature: number };
   output: { dir: string; name?: string };
   init: { checkpoint?: string };
 }
