@@ -7,7 +7,6 @@ import { writeDirectoryAtomic } from '../model/checkpoint-io.js';
 import { writeFileAtomic } from './checkpoint.js';
 import type { MetricsRow } from './metrics.js';
 import {
-  TRAINING_STATE_FORMAT,
   loadTrainingCheckpoint,
   saveTrainingCheckpoint,
   type TrainingState,
@@ -56,24 +55,6 @@ export async function loadRlCheckpoint(
       );
     }
     await reference.load(refDir);
-  }
-  return state;
-}
-
-/**
- * Reads `state.json` of a training checkpoint.
- * @throws Error naming the path when it is missing or not a training checkpoint.
- */
-export async function readTrainingState(dir: string): Promise<TrainingState> {
-  const path = resolve(dir);
-  let state: TrainingState;
-  try {
-    state = JSON.parse(await readFile(join(path, 'state.json'), 'utf8')) as TrainingState;
-  } catch (e) {
-    throw new Error(`Training checkpoint ${path}: cannot read state.json: ${(e as Error).message}`);
-  }
-  if (state.format !== TRAINING_STATE_FORMAT) {
-    throw new Error(`Training checkpoint ${path}: state.json format "${state.format}", expected "${TRAINING_STATE_FORMAT}"`);
   }
   return state;
 }

@@ -65,15 +65,7 @@ export async function saveTrainingCheckpoint(
  */
 export async function loadTrainingCheckpoint(dir: string, policy: Policy, optimizer: tf.Optimizer): Promise<TrainingState> {
   const path = resolve(dir);
-  let state: TrainingState;
-  try {
-    state = JSON.parse(await readFile(join(path, 'state.json'), 'utf8')) as TrainingState;
-  } catch (e) {
-    throw new Error(`Training checkpoint ${path}: cannot read state.json: ${(e as Error).message}`);
-  }
-  if (state.format !== TRAINING_STATE_FORMAT) {
-    throw new Error(`Training checkpoint ${path}: state.json format "${state.format}", expected "${TRAINING_STATE_FORMAT}"`);
-  }
+  const state = await readTrainingState(path);
   await policy.load(join(path, 'policy'));
   const { manifest, tensors } = await readCheckpoint(join(path, 'optimizer'), OPTIMIZER_FORMAT);
   const names = policy.trainableVariables.map((v) => v.name);
@@ -86,5 +78,23 @@ export async function loadTrainingCheckpoint(dir: string, policy: Policy, optimi
   });
   await optimizer.setWeights(restored);
   tf.dispose(restored.map((r) => r.tensor));
+  return state;
+}
+
+/**
+ * Reads `state.json` of a training checkpoint.
+ * @throws Error naming the path when it is missing or not a training checkpoint.
+ */
+export async function readTrainingState(dir: string): Promise<TrainingState> {
+  const path = resolve(dir);
+  let state: TrainingState;
+  try {
+    state = JSON.parse(await readFile(join(path, 'state.json'), 'utf8')) as TrainingState;
+  } catch (e) {
+    throw new Error(`Training checkpoint ${path}: cannot read state.json: ${(e as Error).message}`);
+  }
+  if (state.format !== TRAINING_STATE_FORMAT) {
+    throw new Error(`Training checkpoint ${path}: state.json format "${state.format}", expected "${TRAINING_STATE_FORMAT}"`);
+  }
   return state;
 }
