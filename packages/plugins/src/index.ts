@@ -9,6 +9,7 @@ import { rlooAdvantage } from './advantage/rloo.js';
 import { reinforcePpAdvantage } from './advantage/reinforce-pp.js';
 import { reinforcePpBaselineAdvantage } from './advantage/reinforce-pp-baseline.js';
 import { ppoClipObjective } from './objectives/ppo-clip.js';
+import { deltaLogpWeighter } from './weighting/delta-logp.js';
 
 export * from './tasks/idx.js';
 export * from './tasks/fashion-shelf.js';
@@ -24,6 +25,7 @@ export * from './advantage/reinforce-pp-baseline.js';
 export * from './objectives/aggregation.js';
 export * from './objectives/kl.js';
 export * from './objectives/ppo-clip.js';
+export * from './weighting/delta-logp.js';
 
 /** The built-in strategies, packaged exactly as a third-party plugin (empty namespace). */
 const builtins = definePlugin({
@@ -39,6 +41,7 @@ const builtins = definePlugin({
     reinforcePpAdvantage,
     reinforcePpBaselineAdvantage,
     ppoClipObjective,
+    deltaLogpWeighter,
   ],
 });
 export default builtins;

@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
+import type { ForwardOutputs, ForwardRequest } from './policy.js';
 
 /** Batch-level inputs a token weighter reads (shapes: N trajectories, T response tokens). */
 export interface WeighterInput {
@@ -10,6 +11,11 @@ export interface WeighterInput {
   oldLogprobs: tf.Tensor2D;
   /** Group index `[N]`. */
   groupIndex: Int32Array;
+  /**
+   * The old policy's forward outputs on this batch (πθold at the rollout temperature): `logprobs` plus whatever the
+   * run's weighters asked for through {@link TokenWeighter.forwardRequest} (entropy, hidden states, …).
+   */
+  forward: ForwardOutputs;
 }
 
 /**
@@ -17,5 +23,7 @@ export interface WeighterInput {
  * (METHODS.md §1.3 (a)). Multipliers compose by product in config order.
  */
 export interface TokenWeighter {
+  /** Extra outputs of the old-policy forward this weighter reads from `input.forward` (computed once per step). */
+  readonly forwardRequest?: ForwardRequest;
   weights(input: WeighterInput): tf.Tensor2D;
 }

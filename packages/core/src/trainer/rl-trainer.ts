@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { DependencyContainer } from 'tsyringe';
-import type { Policy, SequenceBatch } from '../contracts/policy.js';
+import type { ForwardOutputs, ForwardRequest, Policy, SequenceBatch } from '../contracts/policy.js';
 import type { AdvantageEstimator } from '../contracts/advantage-estimator.js';
 import type { TokenWeighter } from '../contracts/token-weighter.js';
 import type { PolicyObjective } from '../contracts/policy-objective.js';
 import type { ResolvedConfig } from '../config/base-schema.js';
 import { MmrlConfigError } from '../config/config-error.js';
 import type { RolloutGroup, ScoredTrajectory } from '../rollout/types.js';
-import { collateSequences, disposeBatch } from '../rollout/batch.js';
+import { collateSequences, disposeBatch, sliceBatch } from '../rollout/batch.js';
 import {
   ADVANTAGE_ESTIMATOR,
   POLICY,
@@ -68,26 +68,46 @@ interface ResumeExtra {
 interface PreparedBatch extends UpdateBatch {
   rows: number;
   groupIndex: Int32Array;
+  /** Old-policy forward outputs (`logprobs` is `oldLogprobs`; the rest as the weighters requested). */
+  oldForward: ForwardOutputs;
 }
 
-/** Runs `fn` over row chunks of a batch and concatenates the `[chunk, T]` results (no gradient needed). */
-function chunkedForward(batch: SequenceBatch, chunk: number, fn: (b: SequenceBatch) => tf.Tensor2D): tf.Tensor2D {
+/** Runs `fn` over row chunks of a batch and concatenates every output along the rows (no gradient needed). */
+function chunkedForward(batch: SequenceBatch, chunk: number, fn: (b: SequenceBatch) => ForwardOutputs): ForwardOutputs {
   const n = batch.images.shape[0];
-  return tf.tidy(() => {
-    const parts: tf.Tensor2D[] = [];
+  return tf.tidy((): tf.TensorContainerObject => {
+    const parts: ForwardOutputs[] = [];
     for (let s = 0; s < n; s += chunk) {
       const e = Math.min(n, s + chunk);
-      const sub: SequenceBatch = {
-        images: batch.images.slice([s, 0, 0], [e - s, -1, -1]),
-        promptTokens: batch.promptTokens.slice([s, 0], [e - s, -1]),
-        promptMask: batch.promptMask.slice([s, 0], [e - s, -1]),
-        responseTokens: batch.responseTokens.slice([s, 0], [e - s, -1]),
-        responseMask: batch.responseMask.slice([s, 0], [e - s, -1]),
-      };
-      parts.push(fn(sub));
+      parts.push(fn(sliceBatch(batch, s, e)));
     }
-    return parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
-  });
+    if (parts.length === 1) return { ...parts[0]! };
+    const out: Record<string, tf.Tensor> = {};
+    for (const key of Object.keys(parts[0]!) as (keyof ForwardOutputs)[]) {
+      out[key] = tf.concat(parts.map((p) => p[key]!), 0);
+    }
+    return out;
+  }) as unknown as ForwardOutputs;
+}
+
+/** The union of the weighters' forward requests. @throws Error when two ask for top-p entropy with different p. */
+export function mergeForwardRequests(requests: readonly (ForwardRequest | undefined)[]): ForwardRequest {
+  const merged: ForwardRequest = {};
+  for (const r of requests) {
+    if (!r) continue;
+    for (const [key, value] of Object.entries(r) as [keyof ForwardRequest, boolean | number | undefined][]) {
+      if (value === undefined || value === false) continue;
+      if (key === 'topPEntropy') {
+        if (merged.topPEntropy !== undefined && merged.topPEntropy !== value) {
+          throw new Error(`token weighters ask for top-p entropy with p = ${merged.topPEntropy} and p = ${String(value)}`);
+        }
+        merged.topPEntropy = value as number;
+      } else {
+        (merged as Record<string, boolean>)[key] = true;
+      }
+    }
+  }
+  return merged;
 }
 
 /**
@@ -100,6 +120,8 @@ function chunkedForward(batch: SequenceBatch, chunk: number, fn: (b: SequenceBat
 export class RlTrainer {
   private readonly config: ResolvedConfig;
   private readonly policy: Policy;
+  /** What the old-policy forward computes besides logprobs (the union of the weighters' requests). */
+  private forwardRequest: ForwardRequest = {};
 
   constructor(
     private readonly container: DependencyContainer,
@@ -126,6 +148,7 @@ export class RlTrainer {
     const sources = container.resolveAll(TRAJECTORY_SOURCE);
     const estimator = container.resolve(ADVANTAGE_ESTIMATOR);
     const weighters = container.isRegistered(TOKEN_WEIGHTER) ? container.resolveAll(TOKEN_WEIGHTER) : [];
+    this.forwardRequest = mergeForwardRequests(weighters.map((w) => w.forwardRequest));
     const objective = container.resolve(POLICY_OBJECTIVE);
     // The reference of a KL term is the policy RL starts from (restored from the checkpoint when resuming).
     const reference = objective.needsReference ? policy.clone() : null;
@@ -249,7 +272,11 @@ export class RlTrainer {
           });
         } finally {
           disposeBatch(prepared.batch);
-          tf.dispose([prepared.oldLogprobs, prepared.advantages, ...(prepared.referenceLogprobs ? [prepared.referenceLogprobs] : [])]);
+          tf.dispose([
+            ...(Object.values(prepared.oldForward) as tf.Tensor[]),
+            prepared.advantages,
+            ...(prepared.referenceLogprobs ? [prepared.referenceLogprobs] : []),
+          ]);
         }
       }
     } finally {
@@ -284,9 +311,10 @@ export class RlTrainer {
     scored.forEach((t, i) => mask.fill(1, i * tokens, i * tokens + t.responseTokens.length));
     const temperature = config.trainer.temperature;
     const chunk = 256;
-    const oldLogprobs = chunkedForward(batch, chunk, (b) => policy.forward(b, { temperature }).logprobs);
+    const oldForward = chunkedForward(batch, chunk, (b) => policy.forward(b, { temperature, outputs: this.forwardRequest }));
+    const oldLogprobs = oldForward.logprobs;
     const referenceLogprobs = reference
-      ? chunkedForward(batch, chunk, (b) => reference.forward(b, { temperature }).logprobs)
+      ? chunkedForward(batch, chunk, (b) => ({ logprobs: reference.forward(b, { temperature }).logprobs })).logprobs
       : null;
     const adv = estimator.compute({
       rewards: Float64Array.from(scored.map((t) => t.reward)),
@@ -295,7 +323,7 @@ export class RlTrainer {
       tokens,
     });
     const advantages = tf.tensor2d(adv, [scored.length, tokens]);
-    return { batch, oldLogprobs, referenceLogprobs, advantages, mask, tokens, rows: scored.length, groupIndex };
+    return { batch, oldLogprobs, oldForward, referenceLogprobs, advantages, mask, tokens, rows: scored.length, groupIndex };
   }
 
   private async applyWeighters(prepared: PreparedBatch, weighters: TokenWeighter[]): Promise<void> {
@@ -308,6 +336,7 @@ export class RlTrainer {
             mask: prepared.batch.responseMask,
             oldLogprobs: prepared.oldLogprobs,
             groupIndex: prepared.groupIndex,
+            forward: prepared.oldForward,
           }),
         ),
       ) as tf.Tensor2D;

@@ -1,0 +1,46 @@
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '@mmrl/core';
+import { DeltaLogpTokenWeighter } from '../../src/weighting/delta-logp.js';
+
+before(async () => {
+  await initBackend('wasm');
+});
+
+const p = [0.9, 0.5, 0.1, 0.01];
+const input = (mask = [1, 1, 1, 1]) => ({
+  advantages: tf.fill([1, 4], 0.8) as tf.Tensor2D,
+  mask: tf.tensor2d([mask]),
+  oldLogprobs: tf.tensor2d([p.map(Math.log)]),
+  groupIndex: Int32Array.from([0]),
+  forward: { logprobs: tf.tensor2d([p.map(Math.log)]) },
+});
+const close = (a: ArrayLike<number>, b: number[]) => b.forEach((v, i) => assert.ok(Math.abs(a[i]! - v) < 1e-5, `${i}: ${a[i]} vs ${v}`));
+
+test('F10: c = 0.2 and c = 0.1 (reshape-reversed)', async () => {
+  const x = input();
+  const w2 = await new DeltaLogpTokenWeighter({ c: 0.2, variant: 'reshape-reversed' }).weights(x).data();
+  close(w2, [1.02, 1.1, 1.18, 1.198]);
+  close(Array.from(w2, (w) => w * 0.8), [0.816, 0.88, 0.944, 0.9584]);
+  const w1 = await new DeltaLogpTokenWeighter({ c: 0.1, variant: 'reshape-reversed' }).weights(x).data();
+  close(w1, [1.01, 1.05, 1.09, 1.099]);
+  close(Array.from(w1, (w) => w * 0.8), [0.808, 0.84, 0.872, 0.8792]);
+});
+
+test('the other variants of the official code', async () => {
+  const x = input();
+  close(await new DeltaLogpTokenWeighter({ c: 0.2, variant: 'reshape' }).weights(x).data(), p.map((q) => 0.2 * q + 0.8));
+  close(await new DeltaLogpTokenWeighter({ c: 0.2, variant: 'normalize' }).weights(x).data(), p.map((q) => 1 / (1.2 - q)));
+  close(await new DeltaLogpTokenWeighter({ c: 0.2, variant: 'middle' }).weights(x).data(), p.map((q) => 0.2 + q * (1 - q)));
+});
+
+test('padding gets weight 0; c = 0 is the identity; no tensors leak', async () => {
+  const x = input([1, 1, 0, 0]);
+  const before = tf.memory().numTensors;
+  const w = new DeltaLogpTokenWeighter({ c: 0.2, variant: 'reshape-reversed' }).weights(x);
+  close(await w.data(), [1.02, 1.1, 0, 0]);
+  w.dispose();
+  assert.equal(tf.memory().numTensors, before);
+  close(await new DeltaLogpTokenWeighter({ c: 0, variant: 'reshape-reversed' }).weights(input()).data(), [1, 1, 1, 1]);
+});
