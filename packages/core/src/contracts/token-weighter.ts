@@ -25,5 +25,9 @@ export interface WeighterInput {
 export interface TokenWeighter {
   /** Extra outputs of the old-policy forward this weighter reads from `input.forward` (computed once per step). */
   readonly forwardRequest?: ForwardRequest;
-  weights(input: WeighterInput): tf.Tensor2D;
+  /**
+   * The multiplier `[N, T]` (≥ 0, no gradient). May be async: a weighter that must read tensor values (e.g. a
+   * batch-level quantile) reads them with `await t.data()`, never synchronously (webgpu cannot).
+   */
+  weights(input: WeighterInput): tf.Tensor2D | Promise<tf.Tensor2D>;
 }

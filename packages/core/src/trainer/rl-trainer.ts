@@ -328,18 +328,15 @@ export class RlTrainer {
 
   private async applyWeighters(prepared: PreparedBatch, weighters: TokenWeighter[]): Promise<void> {
     for (const w of weighters) {
-      const next = tf.tidy(() =>
-        tf.mul(
-          prepared.advantages,
-          w.weights({
-            advantages: prepared.advantages,
-            mask: prepared.batch.responseMask,
-            oldLogprobs: prepared.oldLogprobs,
-            groupIndex: prepared.groupIndex,
-            forward: prepared.oldForward,
-          }),
-        ),
-      ) as tf.Tensor2D;
+      const weight = await w.weights({
+        advantages: prepared.advantages,
+        mask: prepared.batch.responseMask,
+        oldLogprobs: prepared.oldLogprobs,
+        groupIndex: prepared.groupIndex,
+        forward: prepared.oldForward,
+      });
+      const next = tf.mul(prepared.advantages, weight) as tf.Tensor2D;
+      weight.dispose();
       prepared.advantages.dispose();
       prepared.advantages = next;
     }
