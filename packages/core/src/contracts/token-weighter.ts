@@ -27,7 +27,8 @@ export interface TokenWeighter {
   readonly forwardRequest?: ForwardRequest;
   /**
    * The multiplier `[N, T]` (≥ 0, no gradient). May be async: a weighter that must read tensor values (e.g. a
-   * batch-level quantile) reads them with `await t.data()`, never synchronously (webgpu cannot).
+   * batch-level quantile) reads them with `await t.data()`, never synchronously (webgpu cannot). Returns a new
+   * tensor, which the caller disposes.
    */
   weights(input: WeighterInput): tf.Tensor2D | Promise<tf.Tensor2D>;
 }
