@@ -13,6 +13,7 @@ import {
   initBackend,
   loadConfigFile,
   mergeForwardRequests,
+  validateConfig,
   type TokenWeighter,
   type WeighterInput,
 } from '@mmrl/core';
@@ -71,4 +72,25 @@ test('forward requests merge; conflicting top-p values are refused', () => {
     topPEntropy: 0.95,
   });
   assert.throws(() => mergeForwardRequests([{ topPEntropy: 0.9 }, { topPEntropy: 0.95 }]), /p = 0.9 and p = 0.95/);
+});
+
+test('VGPO, ToR and Δlog p together: 2 training steps end to end', async () => {
+  await initBackend('wasm');
+  const registry = new StrategyRegistry().use(builtins);
+  const { config, baseDir } = await loadConfigFile(registry, join(ROOT, 'test/fixtures/tiny.yaml'));
+  config.trainer.steps = 2;
+  config.trainer.weighters = [
+    { name: 'vgpo', options: {} },
+    { name: 'tor', options: {} },
+    { name: 'delta-logp', options: {} },
+  ];
+  // Fill each weighter's option defaults through the schema, as a config file would.
+  const resolved = validateConfig(registry, JSON.parse(JSON.stringify(config)));
+  const container = await createRunContainer(registry, resolved, { baseDir });
+  const rows: Record<string, unknown>[] = [];
+  const summary = await new RlTrainer(container, { metrics: { write: (r: Record<string, unknown>) => rows.push(r) } as unknown as MetricsWriter }).train();
+  assert.equal(summary.steps, 2);
+  for (const r of rows.filter((x) => x['phase'] === 'rl')) {
+    assert.ok(Number.isFinite(r['loss'] as number) && Number.isFinite(r['grad_norm'] as number), JSON.stringify(r));
+  }
 });

@@ -10,6 +10,8 @@ import { reinforcePpAdvantage } from './advantage/reinforce-pp.js';
 import { reinforcePpBaselineAdvantage } from './advantage/reinforce-pp-baseline.js';
 import { ppoClipObjective } from './objectives/ppo-clip.js';
 import { deltaLogpWeighter } from './weighting/delta-logp.js';
+import { vgpoWeighter } from './weighting/vgpo.js';
+import { torWeighter } from './weighting/tor.js';
 
 export * from './tasks/idx.js';
 export * from './tasks/fashion-shelf.js';
@@ -26,6 +28,8 @@ export * from './objectives/aggregation.js';
 export * from './objectives/kl.js';
 export * from './objectives/ppo-clip.js';
 export * from './weighting/delta-logp.js';
+export * from './weighting/vgpo.js';
+export * from './weighting/tor.js';
 
 /** The built-in strategies, packaged exactly as a third-party plugin (empty namespace). */
 const builtins = definePlugin({
@@ -42,6 +46,8 @@ const builtins = definePlugin({
     reinforcePpBaselineAdvantage,
     ppoClipObjective,
     deltaLogpWeighter,
+    vgpoWeighter,
+    torWeighter,
   ],
 });
 export default builtins;

@@ -1,0 +1,209 @@
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '@mmrl/core';
+import { VgpoTokenWeighter, vgpoFromCosines, vgpoWeighter, type VgpoOptions } from '../../src/weighting/vgpo.js';
+
+before(async () => {
+  await initBackend('wasm');
+});
+
+const PAPER: VgpoOptions = { mode: 'paper', beta: 0.3, tailRatio: 0.5, topFraction: 0.2, epsilon: 1e-8 };
+const OFFICIAL: VgpoOptions = { ...PAPER, mode: 'official' };
+
+const close = (a: ArrayLike<number>, b: number[], tol = 1e-5, what = '') => {
+  assert.equal(a.length, b.length, `${what}: length`);
+  b.forEach((v, i) => assert.ok(Math.abs(a[i]! - v) <= tol, `${what} ${i}: ${a[i]} vs ${v}`));
+};
+const row = (a: Float32Array, i: number, T: number, Ti: number) => Array.from(a.subarray(i * T, i * T + Ti));
+
+// F8 / F8b: one group of two trajectories (T = 8 and T = 6), the second padded to L = 8.
+const S1 = [0.1, 0.3, -0.2, 0.0, 0.4, 0.25, -0.1, 0.35];
+const S2 = [0.2, 0.05, 0.15, 0.3, -0.05, 0.1];
+const L = 8;
+const S = Float32Array.from([...S1, ...S2, 0, 0]);
+const MASK = Float32Array.from([...Array(8).fill(1), ...Array(6).fill(1), 0, 0]);
+const GROUP = Int32Array.from([0, 0]);
+const A = [1, -1];
+
+test('F8: Eq. 2–4 check (prototype, cosine, ρ) through the tensor path', async () => {
+  const hidden = tf.tensor3d([[[1, 1, 0]]]);
+  const image = tf.tensor3d([[[1, 0, 1], [0, 1, 1]]]);
+  const { S: cos, prototypeNorm } = VgpoTokenWeighter.cosines(hidden, image, 1e-8);
+  const s = (await cos.data())[0]!;
+  assert.ok(Math.abs(s - 0.57735) < 1e-5, `S = ${s}`);
+  assert.ok(Math.abs((s + 1) / 2 - 0.788675) < 1e-5);
+  assert.ok(Math.abs((await prototypeNorm.data())[0]! - Math.hypot(0.5, 0.5, 1)) < 1e-6); // μ_v = [0.5, 0.5, 1]
+  tf.dispose([hidden, image, cos, prototypeNorm]);
+});
+
+test('F8 (paper mode): every row of the fixture', () => {
+  const r = vgpoFromCosines(S, MASK, GROUP, 2, L, PAPER);
+  close(row(r.score, 0, L, 8), [0.55, 0.65, 0.4, 0.5, 0.7, 0.625, 0.45, 0.675], 1e-6, 'ρ1');
+  close(row(r.score, 1, L, 6), [0.6, 0.525, 0.575, 0.65, 0.475, 0.55], 1e-6, 'ρ2');
+  close(row(r.gate, 0, L, 8), [0, 0, 0, 0, 1, 0, 0, 0], 0, 'gate1'); // tail t ∈ {5..8}, k = 1
+  close(row(r.gate, 1, L, 6), [0, 0, 0, 1, 0, 0], 0, 'gate2'); // tail t ∈ {4..6}, k = 1
+  close(row(r.w, 0, L, 8), [0.55, 0.65, 0.4, 0.5, 0.83125, 0.625, 0.45, 0.675], 1e-6, 'w1');
+  close(row(r.w, 1, L, 6), [0.6, 0.525, 0.575, 0.78, 0.475, 0.55], 1e-6, 'w2');
+  close(row(r.wHat, 0, L, 8), [0.347826, 0.57971, 0, 0.231884, 1, 0.521739, 0.115942, 0.637681], 1e-5, 'ŵ1');
+  close(row(r.wHat, 1, L, 6), [0.409836, 0.163934, 0.327869, 1, 0, 0.245902], 1e-5, 'ŵ2');
+  const psi1 = [-0.081522, 0.150362, -0.429348, -0.197464, 0.570652, 0.092391, -0.313406, 0.208333];
+  const psi2 = [0.051913, -0.193989, -0.030055, 0.642076, -0.357923, -0.112022];
+  close(row(r.intra, 0, L, 8), psi1.map((p) => 1 + p), 1e-5, '1+ψ1');
+  close(row(r.intra, 1, L, 6), psi2.map((p) => 1 + p), 1e-5, '1+ψ2');
+  close(r.s, [4.68125, 3.505], 1e-5, 's');
+  close(r.sHat, [1, 0], 1e-6, 'ŝ');
+  close(r.inter, [1.5, 0.5], 1e-6, '1+φ');
+  const adv1 = row(r.multipliers, 0, L, 8).map((m) => A[0]! * m);
+  const adv2 = row(r.multipliers, 1, L, 6).map((m) => A[1]! * m);
+  close(adv1, [1.377717, 1.725543, 0.855978, 1.203804, 2.355978, 1.638587, 1.029891, 1.8125], 1e-5, 'Â1');
+  close(adv2, [-0.525956, -0.403005, -0.484973, -0.821038, -0.321038, -0.443989], 1e-5, 'Â2');
+  close(row(r.multipliers, 1, L, 8).slice(6), [0, 0], 0, 'padding');
+});
+
+test('F8b (official mode): every row of the fixture', () => {
+  const r = vgpoFromCosines(S, MASK, GROUP, 2, L, OFFICIAL);
+  close(row(r.score, 0, L, 8), [0.5, 0.833333, 0, 0.333333, 1, 0.75, 0.166667, 0.916667], 1e-5, 'v1');
+  close(row(r.score, 1, L, 6), [0.666667, 0.416667, 0.583333, 0.833333, 0.25, 0.5], 1e-5, 'v2');
+  close(row(r.gate, 0, L, 8), [0, 0, 0, 0, 1, 0, 0, 0], 0, 'gate1'); // t0 = 4
+  close(row(r.gate, 1, L, 6), [0, 0, 0, 1, 0, 0], 0, 'gate2'); // t0 = 3
+  close(row(r.w, 0, L, 8), [0.5, 0.833333, 0, 0.333333, 1.171429, 0.75, 0.166667, 0.916667], 1e-5, 'w1');
+  close(row(r.w, 1, L, 6), [0.666667, 0.416667, 0.583333, 0.983333, 0.25, 0.5], 1e-5, 'w2');
+  close(row(r.wHat, 0, L, 8), [0.426829, 0.711382, 0, 0.284553, 1, 0.640244, 0.142276, 0.78252], 1e-5, 'ŵ1');
+  close(row(r.wHat, 1, L, 6), [0.568182, 0.227273, 0.454545, 1, 0, 0.340909], 1e-5, 'ŵ2');
+  close(row(r.intra, 0, L, 8), [0.928354, 1.212907, 0.501524, 0.786077, 1.501524, 1.141768, 0.643801, 1.284045], 1e-5, 'ψ′1');
+  close(row(r.intra, 1, L, 6), [1.136364, 0.795455, 1.022727, 1.568182, 0.568182, 0.909091], 1e-5, 'ψ′2');
+  close(r.s, [3.987805, 2.590909], 1e-5, 's');
+  close(r.sHat, [1, 0], 1e-6, 'ŝ');
+  close(r.inter, [1.5, 0.9], 1e-6, 'φ′'); // lower clamp hit for traj 2
+  const adv1 = row(r.multipliers, 0, L, 8).map((m) => A[0]! * m);
+  const adv2 = row(r.multipliers, 1, L, 6).map((m) => A[1]! * m);
+  close(adv1, [1.39253, 1.81936, 0.752287, 1.179116, 2.252287, 1.712652, 0.965701, 1.926067], 1e-5, 'A1');
+  close(adv2, [-1.022727, -0.715909, -0.920455, -1.411364, -0.511364, -0.818182], 1e-5, 'A2');
+  close(row(r.multipliers, 1, L, 8).slice(6), [0, 0], 0, 'padding');
+});
+
+test('official mode: padding cosines 0 enter the global min–max only when some row is padded (V-6)', () => {
+  const pos = Float32Array.from([0.2, 0.4, 0.6, 0.8]);
+  const full = vgpoFromCosines(pos, Float32Array.from([1, 1, 1, 1]), Int32Array.from([0, 1]), 2, 2, OFFICIAL);
+  close(full.score, [0, 1 / 3, 2 / 3, 1], 1e-6, 'unpadded: m = min S');
+  const padded = vgpoFromCosines(pos, Float32Array.from([1, 1, 1, 0]), Int32Array.from([0, 1]), 2, 2, OFFICIAL);
+  close(padded.score, [1 / 3, 2 / 3, 1, 0], 1e-6, 'padded: m = 0, M = 0.6 (the 0.8 is padding)');
+  // Paper mode has no global step.
+  close(vgpoFromCosines(pos, Float32Array.from([1, 1, 1, 0]), Int32Array.from([0, 1]), 2, 2, PAPER).score, [0.6, 0.7, 0.8, 0], 1e-6);
+});
+
+test('groups by prompt id, not by adjacency (V-2)', () => {
+  // Rows 0 and 2 are prompt 0, rows 1 and 3 prompt 1: each group normalises its own s_i.
+  const cos = Float32Array.from([0.1, 0.5, 0.3, 0.3, 0.9, 0.9, -0.5, 0.4]);
+  const r = vgpoFromCosines(cos, new Float32Array(8).fill(1), Int32Array.from([0, 1, 0, 1]), 4, 2, PAPER);
+  const sHat01 = r.s[0]! > r.s[2]! ? [1, 0] : [0, 1];
+  close([r.sHat[0]!, r.sHat[2]!], sHat01, 1e-6, 'group 0');
+  close([r.sHat[1]!, r.sHat[3]!], r.s[1]! > r.s[3]! ? [1, 0] : [0, 1], 1e-6, 'group 1');
+});
+
+test('edge cases: T_i = 1, all s_i equal, γ = 0, a single-row group', () => {
+  for (const opts of [PAPER, OFFICIAL]) {
+    // T_i = 1 ⇒ ŵ = 0 ⇒ intra factor 1; group of one ⇒ ŝ = 0 ⇒ inter factor 1.
+    const one = vgpoFromCosines(Float32Array.from([0.3, 0]), Float32Array.from([1, 0]), Int32Array.from([0]), 1, 2, opts);
+    close(one.multipliers, [1, 0], 1e-6, `${opts.mode} T=1`);
+    // Two identical trajectories ⇒ all s_i equal ⇒ inter factor 1.
+    const same = vgpoFromCosines(Float32Array.from([0.1, 0.4, 0.1, 0.4]), new Float32Array(4).fill(1), Int32Array.from([3, 3]), 2, 2, opts);
+    close(same.inter, [1, 1], 1e-6, `${opts.mode} equal s`);
+    close(same.sHat, [0, 0], 1e-6);
+    // γ = 0 ⇒ empty tail ⇒ no gate.
+    const noTail = vgpoFromCosines(S, MASK, GROUP, 2, L, { ...opts, tailRatio: 0 });
+    assert.ok(noTail.gate.every((g) => g === 0));
+    assert.ok(noTail.multipliers.every((m) => m >= 0));
+  }
+});
+
+test('ties in the tail are all gated; the count is max(1, floor(κ·|tail|)) (V-4)', () => {
+  // T = 10: tail = last 5 tokens, count = max(1, floor(0.2·5)) = 1; two tokens tie at the top.
+  const cos = Float32Array.from([0.9, 0.9, 0, 0, 0, 0.5, 0.1, 0.5, 0.2, 0.3]);
+  const r = vgpoFromCosines(cos, new Float32Array(10).fill(1), Int32Array.from([0]), 1, 10, PAPER);
+  close(r.gate, [0, 0, 0, 0, 0, 1, 0, 1, 0, 0], 0, 'gate');
+  // κ = 0.6 ⇒ count 3; the 3rd largest is 0.3 ⇒ the two tied 0.5 tokens and the 0.3 token.
+  const r2 = vgpoFromCosines(cos, new Float32Array(10).fill(1), Int32Array.from([0]), 1, 10, { ...PAPER, topFraction: 0.6 });
+  close(r2.gate, [0, 0, 0, 0, 0, 1, 0, 1, 0, 1], 0, 'gate κ = 0.6 (count 3)');
+});
+
+const hiddenBatch = () => {
+  // d = 2, image prototype along x; response tokens at angles giving cosines [1, 0, −1, 0.6] (row 0) and
+  // [0.8, 0, pad, pad] (row 1). Hidden state magnitudes differ, which the cosine ignores.
+  const hidden = tf.tensor3d([
+    [[2, 0], [0, 3], [-1, 0], [0.6, 0.8]],
+    [[4, 3], [0, -1], [0, 0], [0, 0]],
+  ]);
+  const image = tf.tensor3d([
+    [[1, 1], [1, -1]], // mean [1, 0]
+    [[3, 0], [1, 0]], // mean [2, 0]
+  ]);
+  const mask = tf.tensor2d([[1, 1, 1, 1], [1, 1, 0, 0]]);
+  return {
+    advantages: tf.tensor2d([[1, 1, 1, 1], [-1, -1, 0, 0]]),
+    mask,
+    oldLogprobs: tf.zeros([2, 4]) as tf.Tensor2D,
+    groupIndex: Int32Array.from([0, 0]),
+    forward: { logprobs: tf.zeros([2, 4]) as tf.Tensor2D, hiddenStates: hidden, imageHiddenStates: image },
+  };
+};
+
+test('tensor path: hidden states → cosines → the same multipliers as the pure function; no leaks', async () => {
+  const input = hiddenBatch();
+  const cos = Float32Array.from([1, 0, -1, 0.6, 0.8, 0, 0, 0]);
+  const maskArr = Float32Array.from([1, 1, 1, 1, 1, 1, 0, 0]);
+  for (const opts of [OFFICIAL, PAPER]) {
+    const weighter = new VgpoTokenWeighter(opts);
+    assert.deepEqual(weighter.forwardRequest, { hiddenStates: true, imageHiddenStates: true });
+    const before = tf.memory().numTensors;
+    const w = await weighter.weights(input);
+    assert.deepEqual(w.shape, [2, 4]);
+    const got = await w.data();
+    w.dispose();
+    assert.equal(tf.memory().numTensors, before, `${opts.mode}: leaked tensors`);
+    const expected = vgpoFromCosines(cos, maskArr, input.groupIndex, 2, 4, opts).multipliers;
+    close(got, Array.from(expected), 1e-5, opts.mode);
+    assert.equal(got[6], 0);
+    assert.equal(got[7], 0);
+    assert.ok(Array.from(got).some((m) => Math.abs(m - 1) > 1e-3), 'some re-weighting happens');
+  }
+  const cosT = VgpoTokenWeighter.cosines(input.forward.hiddenStates, input.forward.imageHiddenStates, 1e-8);
+  close(await cosT.S.data(), [1, 0, -1, 0.6, 0.8, 0, 0, 0], 1e-6, 'cosines');
+  tf.dispose([cosT.S, cosT.prototypeNorm]);
+});
+
+test('prompt without image tokens: factor 1 on real tokens, 0 on padding (V-7)', async () => {
+  const input = hiddenBatch();
+  const noImage = { ...input, forward: { ...input.forward, imageHiddenStates: tf.zeros([2, 0, 2]) as tf.Tensor3D } };
+  const warn = console.warn;
+  const warnings: unknown[] = [];
+  console.warn = (...args: unknown[]) => warnings.push(args);
+  try {
+    const before = tf.memory().numTensors;
+    const w = await new VgpoTokenWeighter(OFFICIAL).weights(noImage);
+    close(await w.data(), [1, 1, 1, 1, 1, 1, 0, 0], 0);
+    w.dispose();
+    assert.equal(tf.memory().numTensors, before);
+  } finally {
+    console.warn = warn;
+  }
+  assert.equal(warnings.length, 1);
+  // A row whose image features are all zero (no image in that prompt) is left alone; the other row still changes.
+  const r = vgpoFromCosines(Float32Array.from([0.1, 0.5, 0, 0]), new Float32Array(4).fill(1), Int32Array.from([0, 1]), 2, 2, PAPER, [1, 0]);
+  close(row(r.multipliers, 1, 2, 2), [1, 1], 0, 'no-image row');
+});
+
+test('missing forward outputs are an error; the strategy declares its requirements and defaults', async () => {
+  const input = hiddenBatch();
+  const bare = { ...input, forward: { logprobs: input.forward.logprobs } };
+  await assert.rejects(new VgpoTokenWeighter(OFFICIAL).weights(bare), /hiddenStates/);
+  assert.deepEqual(vgpoWeighter.requires, ['hiddenStates', 'imageHiddenStates']);
+  assert.equal(vgpoWeighter.name, 'vgpo');
+  const props = vgpoWeighter.optionsSchema.properties;
+  assert.equal(props.mode.default, 'official');
+  assert.equal(props.beta.default, 0.3);
+  assert.equal(props.tailRatio.default, 0.5);
+  assert.equal(props.topFraction.default, 0.2);
+  assert.equal(props.epsilon.default, 1e-8);
+});
