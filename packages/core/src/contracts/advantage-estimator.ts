@@ -1,3 +1,5 @@
+import type { Prompt } from '../rollout/types.js';
+
 /** Input of an advantage estimator. N trajectories, padded response length T. */
 export interface AdvantageInput {
   /** Scalar rewards `[N]`. */
@@ -8,6 +10,10 @@ export interface AdvantageInput {
   mask: Float32Array;
   /** Padded response length T. */
   tokens: number;
+  /** log πθold of each response token `[N, T]` row-major (nats, at the rollout temperature; 0 on padding). */
+  oldLogprobs?: Float32Array;
+  /** The prompt of each group: `groupPrompts[g]` for group index g (images for data-centric difficulty, e.g. Durian). */
+  groupPrompts?: readonly Prompt[];
 }
 
 /**
@@ -16,5 +22,5 @@ export interface AdvantageInput {
  */
 export interface AdvantageEstimator {
   /** @throws MmrlConfigError-like Error on an invalid group structure (e.g. a group of size 1 for GRPO). */
-  compute(input: AdvantageInput): Float32Array;
+  compute(input: AdvantageInput): Float32Array | Promise<Float32Array>;
 }

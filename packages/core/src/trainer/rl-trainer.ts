@@ -211,7 +211,7 @@ export class RlTrainer {
         const rolloutSeconds = (performance.now() - stepStart) / 1000;
 
         // 2. Advantages, old-policy forward, token weights.
-        const prepared = this.prepare(sampled.groups, estimator, reference);
+        const prepared = await this.prepare(sampled.groups, estimator, reference);
         try {
           await this.applyWeighters(prepared, weighters);
           // 3. Updates.
@@ -294,7 +294,11 @@ export class RlTrainer {
     };
   }
 
-  private prepare(groups: readonly RolloutGroup[], estimator: AdvantageEstimator, reference: Policy | null): PreparedBatch {
+  private async prepare(
+    groups: readonly RolloutGroup[],
+    estimator: AdvantageEstimator,
+    reference: Policy | null,
+  ): Promise<PreparedBatch> {
     const { policy, config } = this;
     const task = this.container.resolve(TASK);
     const scored = groups.flatMap((g) => g.members);
@@ -316,12 +320,21 @@ export class RlTrainer {
     const referenceLogprobs = reference
       ? chunkedForward(batch, chunk, (b) => ({ logprobs: reference.forward(b, { temperature }).logprobs })).logprobs
       : null;
-    const adv = estimator.compute({
-      rewards: Float64Array.from(scored.map((t) => t.reward)),
-      groupIndex,
-      mask,
-      tokens,
-    });
+    let adv: Float32Array;
+    try {
+      adv = await estimator.compute({
+        rewards: Float64Array.from(scored.map((t) => t.reward)),
+        groupIndex,
+        mask,
+        tokens,
+        oldLogprobs: (await oldLogprobs.data()) as Float32Array,
+        groupPrompts: groups.map((g) => g.prompt),
+      });
+    } catch (e) {
+      tf.dispose([...(Object.values(oldForward) as tf.Tensor[]), ...(referenceLogprobs ? [referenceLogprobs] : [])]);
+      disposeBatch(batch);
+      throw e;
+    }
     const advantages = tf.tensor2d(adv, [scored.length, tokens]);
     return { batch, oldLogprobs, oldForward, referenceLogprobs, advantages, mask, tokens, rows: scored.length, groupIndex };
   }
