@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
@@ -123,12 +122,8 @@ export async function openSession(configPath: string, opts: CommonOptions, kinds
   else if (config.init.checkpoint) config.init.checkpoint = resolve(baseDir, config.init.checkpoint);
   const backend = await initBackend(config.runtime.backend);
   const container = await createRunContainer(registry, config, { baseDir, ...(kinds ? { kinds } : {}) });
-  // A resumed run's policy comes from its training checkpoint; the initial checkpoint is not needed.
-  if (config.init.checkpoint && !resumeDir) {
-    // A training checkpoint holds the policy under policy/; a policy checkpoint is the directory itself.
-    const inner = join(config.init.checkpoint, 'policy');
-    await container.resolve(POLICY).load(existsSync(join(inner, 'manifest.json')) ? inner : config.init.checkpoint);
-  }
+  // The policy starts from init.checkpoint (loaded by createRunContainer); a resumed run then loads its training
+  // checkpoint over it.
   const log = opts.quiet ? () => {} : (line: string) => console.log(line);
   const metricsFile = (dir: string) => join(dir, 'metrics.jsonl');
   if (resumeDir && resumeState) {

@@ -8,7 +8,9 @@ import { drGrpoAdvantage } from './advantage/dr-grpo.js';
 import { rlooAdvantage } from './advantage/rloo.js';
 import { reinforcePpAdvantage } from './advantage/reinforce-pp.js';
 import { reinforcePpBaselineAdvantage } from './advantage/reinforce-pp-baseline.js';
+import { durianAdvantage } from './advantage/durian.js';
 import { ppoClipObjective } from './objectives/ppo-clip.js';
+import { fipoObjective } from './objectives/fipo.js';
 import { deltaLogpWeighter } from './weighting/delta-logp.js';
 import { vgpoWeighter } from './weighting/vgpo.js';
 import { torWeighter } from './weighting/tor.js';
@@ -24,9 +26,11 @@ export * from './advantage/dr-grpo.js';
 export * from './advantage/rloo.js';
 export * from './advantage/reinforce-pp.js';
 export * from './advantage/reinforce-pp-baseline.js';
+export * from './advantage/durian.js';
 export * from './objectives/aggregation.js';
 export * from './objectives/kl.js';
 export * from './objectives/ppo-clip.js';
+export * from './objectives/fipo.js';
 export * from './weighting/delta-logp.js';
 export * from './weighting/vgpo.js';
 export * from './weighting/tor.js';
@@ -44,7 +48,9 @@ const builtins = definePlugin({
     rlooAdvantage,
     reinforcePpAdvantage,
     reinforcePpBaselineAdvantage,
+    durianAdvantage,
     ppoClipObjective,
+    fipoObjective,
     deltaLogpWeighter,
     vgpoWeighter,
     torWeighter,

@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Policy } from '../contracts/policy.js';
 import { container as rootContainer, type DependencyContainer, type InjectionToken } from 'tsyringe';
 import type { StrategyRegistry } from '../plugin/registry.js';
 import type { Requirement, StrategyKind, RegisteredStrategy } from '../plugin/types.js';
@@ -81,7 +84,7 @@ export interface RunContainerOptions {
 /**
  * Builds one child container for one run: the config and registry as values, then every configured strategy,
  * created in dependency order (task, policy, reward, sources, advantage, weighters, objective) and registered under
- * its token. List kinds (sources, weighters) keep config order for `resolveAll`.
+ * its token. The policy is loaded from `init.checkpoint` (relative to `baseDir`) as soon as it is created. List kinds (sources, weighters) keep config order for `resolveAll`.
  * @throws Error from `checkRequirements`, or from a strategy factory (prefixed with the slot's pointer).
  */
 export async function createRunContainer(
@@ -109,6 +112,16 @@ export async function createRunContainer(
       throw err;
     }
     container.register(use.token, { useValue: instance });
+    // The starting weights are in place before any later strategy is built (e.g. a frozen base-model copy).
+    if (use.kind === 'policy' && config.init.checkpoint) {
+      await (instance as Policy).load(policyCheckpointDir(resolve(options.baseDir, config.init.checkpoint)));
+    }
   }
   return container;
+}
+
+/** The policy directory of a checkpoint: `<dir>/policy` for a training checkpoint, else `dir` itself. */
+export function policyCheckpointDir(dir: string): string {
+  const inner = join(dir, 'policy');
+  return existsSync(join(inner, 'manifest.json')) ? inner : dir;
 }
