@@ -25,3 +25,12 @@ test('the shipped student checkpoint loads into the student preset', async () =>
   await policy.load(join(baseDir, config.init.checkpoint!));
   assert.ok(policy.parameterCount() > 800_000 && policy.parameterCount() < 900_000);
 });
+
+test('the shipped expert checkpoint loads into the expert preset', async () => {
+  await initBackend('wasm');
+  const { config, baseDir } = await loadConfigFile(registry, join(ROOT, 'examples/configs/expert.yaml'));
+  const container = await createRunContainer(registry, config, { baseDir, kinds: ['task', 'policy'] });
+  const policy = container.resolve(POLICY);
+  await policy.load(join(ROOT, 'examples/checkpoints/expert'));
+  assert.equal(policy.parameterCount(), 2_748_132);
+});
