@@ -335,17 +335,17 @@ export class DurianAdvantageEstimator implements AdvantageEstimator {
 
   /** Computes and caches H(I_s) for the prompts not cached yet, one base forward per image shape. */
   private async cacheEntropies(prompts: readonly Prompt[]): Promise<void> {
-    const todo = new Map<string, Prompt[]>();
+    const pending = new Map<string, Prompt[]>();
     const seen = new Set<string>();
     for (const p of prompts) {
       if (this.entropyCache.has(p.id) || seen.has(p.id)) continue;
       seen.add(p.id);
       const key = `${p.imageShape[0]}x${p.imageShape[1]}`;
-      const list = todo.get(key);
+      const list = pending.get(key);
       if (list) list.push(p);
-      else todo.set(key, [p]);
+      else pending.set(key, [p]);
     }
-    for (const list of todo.values()) {
+    for (const list of pending.values()) {
       const shape = list[0]!.imageShape;
       const tokenizer = this.base.tokenizer;
       const batch = collateSequences(
