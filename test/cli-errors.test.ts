@@ -73,7 +73,7 @@ test('mmrl plugins --json lists kinds, names and option schemas', () => {
 });
 
 test('--help works for every command', () => {
-  for (const cmd of [[], ['demo'], ['sft'], ['train'], ['eval'], ['validate'], ['plugins']]) {
+  for (const cmd of [[], ['demo'], ['sft'], ['train'], ['eval'], ['validate'], ['plugins'], ['schema']]) {
     const r = mmrl([...cmd, '--help']);
     assert.equal(r.status, 0, `${cmd.join(' ')}: ${r.stderr}`);
     assert.match(r.stdout, /Usage: mmrl/);

@@ -5,6 +5,8 @@ import { runTraining } from './commands/train.js';
 import { runEval } from './commands/eval.js';
 import { runValidate } from './commands/validate.js';
 import { runPlugins } from './commands/plugins.js';
+import { runSchema } from './commands/schema.js';
+import { collect } from './registry.js';
 
 const program = new Command();
 program
@@ -13,8 +15,17 @@ program
   .version('0.1.0')
   .showHelpAfterError();
 
+/** `--plugin <specifier>` (repeatable): a third-party plugin module to load besides the config's `plugins`. */
+const withPluginOption = (cmd: Command) =>
+  cmd.option(
+    '--plugin <specifier>',
+    'load a plugin module (npm package name or path relative to the working directory); repeatable',
+    collect,
+    [] as string[],
+  );
+
 const withRunOptions = (cmd: Command) =>
-  cmd
+  withPluginOption(cmd)
     .option('--seed <n>', 'override the config seed')
     .addOption(new Option('--backend <name>', 'override runtime.backend').choices([...BACKENDS]))
     .option('--out <dir>', 'parent directory of the run directory (default: output.dir of the config)')
@@ -44,18 +55,20 @@ withRunOptions(program.command('eval').description('held-out greedy pass@1 on te
   .option('--samples <n>', 'samples per prompt for pass@k (overrides eval.samples; 0 = greedy only)')
   .action((config: string, opts) => runEval(config, opts));
 
-program
-  .command('validate')
-  .description('check a config (schema, strategy names, requires) without running it')
+withPluginOption(program.command('validate').description('check a config (schema, strategy names, requires) without running it'))
   .argument('<config>', 'config file (YAML or JSON)')
-  .action((config: string) => runValidate(config));
+  .action((config: string, opts) => runValidate(config, opts));
 
-program
-  .command('plugins')
-  .description('list registered strategies by kind with their options')
+withPluginOption(program.command('plugins').description('list registered strategies by kind with their options'))
   .option('--json', 'print kinds, names and option schemas as JSON')
   .option('--kind <kind>', 'only this kind')
   .action((opts) => runPlugins(opts));
+
+withPluginOption(
+  program.command('schema').description('print the config JSON schema composed from the registered strategies (for "$schema")'),
+)
+  .option('--out <file>', 'write it to this file (atomically) instead of stdout')
+  .action((opts) => runSchema(opts));
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof MmrlConfigError) {

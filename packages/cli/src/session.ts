@@ -20,10 +20,11 @@ import {
   type EvalResult,
   type ResolvedConfig,
   type StrategyKind,
+  type StrategyRegistry,
 } from '@mmrl/core';
-import { createRegistry } from './registry.js';
+import { createRegistry, type PluginOptions } from './registry.js';
 
-export interface CommonOptions {
+export interface CommonOptions extends PluginOptions {
   seed?: string;
   backend?: string;
   out?: string;
@@ -56,7 +57,8 @@ export interface Session {
   resume?: ResumeInfo;
 }
 
-function versions(): Record<string, string> {
+/** Versions of node, tfjs, the mmrl packages and every loaded plugin (by its meta.name). */
+function versions(registry: StrategyRegistry): Record<string, string> {
   const require = createRequire(import.meta.url);
   const out: Record<string, string> = { node: process.version, tfjs: tf.version_core };
   for (const pkg of ['@mmrl/core', '@mmrl/plugins', '@mmrl/cli']) {
@@ -66,6 +68,7 @@ function versions(): Record<string, string> {
       /* not resolvable from here */
     }
   }
+  for (const { meta } of registry.listPlugins()) out[meta.name] ??= meta.version;
   return out;
 }
 
@@ -78,6 +81,7 @@ const RESUMABLE_DIFFERENCES = [
   '/output',
   '/init',
   '/$schema',
+  '/plugins',
 ];
 
 /** JSON pointers where two JSON values differ (leaves only). */
@@ -98,7 +102,7 @@ function differences(a: unknown, b: unknown, pointer = ''): string[] {
  * checkpoint's step (later rows, from a run that went on past its last checkpoint, are dropped).
  */
 export async function openSession(configPath: string, opts: CommonOptions, kinds?: StrategyKind[]): Promise<Session> {
-  const registry = createRegistry();
+  const registry = await createRegistry(opts, configPath);
   const { config, baseDir } = await loadConfigFile(registry, configPath);
   let resumeDir: string | undefined;
   let resumeState: Awaited<ReturnType<typeof readTrainingState>> | undefined;
@@ -139,7 +143,7 @@ export async function openSession(configPath: string, opts: CommonOptions, kinds
     const rows = await truncateMetricsAfterStep(metricsFile(resumeDir), resumeState.step);
     await writeJsonAtomic(join(resumeDir, 'config.json'), {
       config,
-      versions: versions(),
+      versions: versions(registry),
       backend,
       configFile: resolve(configPath),
       resumedAtStep: resumeState.step,
@@ -159,7 +163,7 @@ export async function openSession(configPath: string, opts: CommonOptions, kinds
   // output.dir is relative to the working directory, like any CLI output path.
   const runDir = resolve(opts.out ?? config.output.dir, name);
   await mkdir(runDir, { recursive: true });
-  await writeJsonAtomic(join(runDir, 'config.json'), { config, versions: versions(), backend, configFile: resolve(configPath) });
+  await writeJsonAtomic(join(runDir, 'config.json'), { config, versions: versions(registry), backend, configFile: resolve(configPath) });
   await writeFile(metricsFile(runDir), '');
   log(`mmrl: backend ${backend}, seed ${config.seed}, run directory ${runDir}`);
   return { config, container, backend, runDir, metrics: new MetricsWriter(metricsFile(runDir)), log };

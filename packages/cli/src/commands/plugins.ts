@@ -1,9 +1,9 @@
 import { STRATEGY_KINDS, type StrategyKind } from '@mmrl/core';
-import { createRegistry } from '../registry.js';
+import { createRegistry, type PluginOptions } from '../registry.js';
 
-/** `mmrl plugins`: every registered strategy by kind, with its options (schema with `--json`). */
-export function runPlugins(opts: { json?: boolean; kind?: string }): void {
-  const registry = createRegistry();
+/** `mmrl plugins [--plugin …]`: every registered strategy by kind, with its options (schema with `--json`). */
+export async function runPlugins(opts: PluginOptions & { json?: boolean; kind?: string }): Promise<void> {
+  const registry = await createRegistry(opts);
   if (opts.kind !== undefined && !STRATEGY_KINDS.includes(opts.kind as StrategyKind)) {
     throw new Error(`--kind must be one of ${STRATEGY_KINDS.join(', ')}, got "${opts.kind}"`);
   }

@@ -15,6 +15,11 @@ export function baseConfigSchema(slot: (kind: string) => TSchema, slotList: (kin
   return Type.Object(
     {
       $schema: Type.Optional(Type.String({ description: 'Path or URL of the composed JSON schema (editor completion).' })),
+      plugins: Type.Array(Type.String({ minLength: 1 }), {
+        default: [],
+        description:
+          'Third-party plugin modules to load before the config is validated: npm package names or paths (relative to this file); each default-exports { meta, strategies }.',
+      }),
       seed: Type.Integer({ minimum: 0, default: 1, description: 'Global seed: sampling, prompts, initial weights.' }),
       runtime: Type.Object(
         {
@@ -128,6 +133,8 @@ export function baseConfigSchema(slot: (kind: string) => TSchema, slotList: (kin
 }
 
 export interface ResolvedConfig {
+  /** Plugin specifiers as written in the config (loaded by the CLI before validation). */
+  plugins: string[];
   seed: number;
   runtime: { backend: (typeof BACKENDS)[number] };
   task: Slot;
