@@ -18,6 +18,8 @@ if (files.length === 0) {
 const result = spawnSync(
   process.execPath,
   ['--conditions=@mmrl/source', '--import', 'tsx', '--test', '--test-concurrency=2', ...files],
-  { stdio: 'inherit' },
+  // tsx reads compiler options (experimentalDecorators for @inject) from the shared base config: the root
+  // tsconfig.json is a solution file that lists no files, so its options would apply to none.
+  { stdio: 'inherit', env: { ...process.env, TSX_TSCONFIG_PATH: 'tsconfig.base.json' } },
 );
 process.exit(result.status ?? 1);
