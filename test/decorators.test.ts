@@ -16,7 +16,7 @@ class ExplicitlyInjected {
 test('decorator syntax compiles under the test runner, with explicit tokens and no metadata emission', () => {
   new StrategyTester().checkInjectionTokens(ExplicitlyInjected);
   const child = container.createChildContainer();
-  child.register(TASK, { useValue: 'task' });
+  child.register(TASK, { useValue: 'task' as never });
   child.register(RUN_CONFIG, { useValue: { seed: 1 } });
   const resolved = child.resolve(ExplicitlyInjected);
   assert.equal(resolved.task, 'task');
