@@ -17,7 +17,7 @@ test('decorator syntax compiles under the test runner, with explicit tokens and 
   new StrategyTester().checkInjectionTokens(ExplicitlyInjected);
   const child = container.createChildContainer();
   child.register(TASK, { useValue: 'task' as never });
-  child.register(RUN_CONFIG, { useValue: { seed: 1 } });
+  child.register(RUN_CONFIG, { useValue: { seed: 1 } as never });
   const resolved = child.resolve(ExplicitlyInjected);
   assert.equal(resolved.task, 'task');
   assert.deepEqual(resolved.config, { seed: 1 });
