@@ -175,28 +175,12 @@ export function durianSequenceAdvantages(
   const perceptualStd = new Float64Array(3);
   const reasoningStd = new Float64Array(b);
   const logprobQuantiles = new Float64Array(b + 1);
-  if (ids.length === 0) {
-    const entropyQuantiles: [number, number] = [0, 0];
-    return {
-      grpo,
-      perceptual,
-      reasoning,
-      combined,
-      perceptualBucket,
-      reasoningBucket,
-      perceptualStd,
-      reasoningStd,
-      entropyQuantiles,
-      logprobQuantiles,
-    };
-  }
-
-  // Buckets at the batch quantiles (Eqs. 10, 16).
+  // Buckets at the batch quantiles (Eqs. 10, 16); an empty batch has no quantiles (all zero) and no buckets.
   const hSorted = ids.map((g) => entropy[g]!).sort((x, y) => x - y);
   const lSorted = ids.map((g) => logprob[g]!).sort((x, y) => x - y);
-  const q25 = linearQuantile(hSorted, 0.25);
-  const q75 = linearQuantile(hSorted, 0.75);
-  for (let u = 0; u <= b; u++) logprobQuantiles[u] = linearQuantile(lSorted, u / b);
+  const q25 = ids.length > 0 ? linearQuantile(hSorted, 0.25) : 0;
+  const q75 = ids.length > 0 ? linearQuantile(hSorted, 0.75) : 0;
+  if (ids.length > 0) for (let u = 0; u <= b; u++) logprobQuantiles[u] = linearQuantile(lSorted, u / b);
   for (const g of ids) {
     perceptualBucket[g] = perceptualBucketOf(entropy[g]!, q25, q75);
     reasoningBucket[g] = reasoningBucketOf(logprob[g]!, logprobQuantiles);

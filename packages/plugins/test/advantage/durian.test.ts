@@ -28,11 +28,7 @@ import {
 import { GrpoAdvantageEstimator } from '../../src/advantage/grpo.js';
 import { jacobiEigenvalues, patchCovarianceEigenvalues, spectralEntropy, spectrumEntropy } from '../../src/advantage/spectral-entropy.js';
 import { vlmPolicy, type VlmPolicy, type VlmPolicyOptions } from '../../src/policies/vlm.js';
-
-const close = (actual: ArrayLike<number>, expected: number[], tol = 1e-5) => {
-  assert.equal(actual.length, expected.length);
-  expected.forEach((e, i) => assert.ok(Math.abs(actual[i]! - e) <= tol, `index ${i}: ${actual[i]} vs ${e}`));
-};
+import { close } from './fixtures.js';
 
 const DEFAULTS = Value.Default(DurianOptions, {}) as DurianOptions;
 const F6B = { ...DEFAULTS, reasoningBuckets: 2 };

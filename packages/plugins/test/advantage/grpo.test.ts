@@ -1,19 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GrpoAdvantageEstimator } from '../../src/advantage/grpo.js';
-
-const close = (actual: ArrayLike<number>, expected: number[], tol = 1e-5) => {
-  assert.equal(actual.length, expected.length);
-  expected.forEach((e, i) => assert.ok(Math.abs(actual[i]! - e) <= tol, `index ${i}: ${actual[i]} vs ${e}`));
-};
-
-/** One token per trajectory so the [N, T] output equals the sequence advantages. */
-const input = (rewards: number[], groups?: number[]) => ({
-  rewards: Float64Array.from(rewards),
-  groupIndex: Int32Array.from(groups ?? rewards.map(() => 0)),
-  mask: new Float32Array(rewards.length).fill(1),
-  tokens: 1,
-});
+import { close, input } from './fixtures.js';
 
 test('F1: unbiased std, ε = 1e-6', () => {
   const a = new GrpoAdvantageEstimator({ epsilon: 1e-6, std: 'unbiased' }).compute(input([1, 0, 1, 1]));

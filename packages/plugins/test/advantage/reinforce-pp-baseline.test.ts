@@ -2,27 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReinforcePpBaselineAdvantageEstimator, reinforcePpBaselineAdvantage } from '../../src/advantage/reinforce-pp-baseline.js';
 import { maskedWhiten } from '../../src/advantage/group-stats.js';
-
-const close = (actual: ArrayLike<number>, expected: number[], tol = 1e-5) => {
-  assert.equal(actual.length, expected.length);
-  expected.forEach((e, i) => assert.ok(Math.abs(actual[i]! - e) <= tol, `index ${i}: ${actual[i]} vs ${e}`));
-};
-
-/** Prefix mask `[N, T]` from response lengths. */
-const prefixMask = (lengths: number[], tokens: number) =>
-  Float32Array.from(lengths.flatMap((l) => Array.from({ length: tokens }, (_, t) => (t < l ? 1 : 0))));
-
-/** Expands per-sequence values over a prefix mask (0 on padding). */
-const perSequence = (values: number[], lengths: number[], tokens: number) =>
-  values.flatMap((v, i) => Array.from({ length: tokens }, (_, t) => (t < lengths[i]! ? v : 0)));
-
-/** F4: 2 groups × 2 responses, lengths 2, 3, 1, 2 (T = 3), rewards g1 = [1, 0], g2 = [0.5, 1.0]. */
-const F4 = {
-  rewards: Float64Array.from([1, 0, 0.5, 1]),
-  groupIndex: Int32Array.from([0, 0, 1, 1]),
-  mask: prefixMask([2, 3, 1, 2], 3),
-  tokens: 3,
-};
+import { close, prefixMask, perSequence, F4 } from './fixtures.js';
 
 test('F4 (baseline): a = [0.5, −0.5, −0.25, 0.25], M = −0.03125, V = 0.204241', () => {
   const a = new ReinforcePpBaselineAdvantageEstimator().compute(F4);
