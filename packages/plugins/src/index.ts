@@ -3,6 +3,8 @@ import { fashionShelfTask } from './tasks/fashion-shelf.js';
 import { vlmPolicy } from './policies/vlm.js';
 import { boxedAccuracyReward } from './rewards/boxed-accuracy.js';
 import { onPolicySource } from './sources/on-policy.js';
+import { expertSource } from './sources/expert.js';
+import { ivrRectificationSource } from './sources/ivr-rectification.js';
 import { grpoAdvantage } from './advantage/grpo.js';
 import { drGrpoAdvantage } from './advantage/dr-grpo.js';
 import { rlooAdvantage } from './advantage/rloo.js';
@@ -14,6 +16,8 @@ import { fipoObjective } from './objectives/fipo.js';
 import { deltaLogpWeighter } from './weighting/delta-logp.js';
 import { vgpoWeighter } from './weighting/vgpo.js';
 import { torWeighter } from './weighting/tor.js';
+import { tgrlWeighter } from './weighting/tgrl.js';
+import { ivrShapingWeighter } from './weighting/ivr-shaping.js';
 
 export * from './tasks/idx.js';
 export * from './tasks/fashion-shelf.js';
@@ -21,6 +25,9 @@ export * from './policies/vlm.js';
 export * from './rewards/answer-grading.js';
 export * from './rewards/boxed-accuracy.js';
 export * from './sources/on-policy.js';
+export * from './sources/expert.js';
+export * from './sources/expert-file.js';
+export * from './sources/ivr-rectification.js';
 export * from './advantage/grpo.js';
 export * from './advantage/dr-grpo.js';
 export * from './advantage/rloo.js';
@@ -34,6 +41,9 @@ export * from './objectives/fipo.js';
 export * from './weighting/delta-logp.js';
 export * from './weighting/vgpo.js';
 export * from './weighting/tor.js';
+export * from './weighting/tgrl.js';
+export * from './weighting/ivr-shaping.js';
+export * from './objectives/ratio-override.js';
 
 /** The built-in strategies, packaged exactly as a third-party plugin (empty namespace). */
 const builtins = definePlugin({
@@ -43,6 +53,8 @@ const builtins = definePlugin({
     vlmPolicy,
     boxedAccuracyReward,
     onPolicySource,
+    expertSource,
+    ivrRectificationSource,
     grpoAdvantage,
     drGrpoAdvantage,
     rlooAdvantage,
@@ -54,6 +66,8 @@ const builtins = definePlugin({
     deltaLogpWeighter,
     vgpoWeighter,
     torWeighter,
+    tgrlWeighter,
+    ivrShapingWeighter,
   ],
 });
 export default builtins;

@@ -39,6 +39,13 @@ export function baseConfigSchema(slot: (kind: string) => TSchema, slotList: (kin
           batchSize: Type.Integer({ minimum: 1, default: 32 }),
           learningRate: Type.Number({ exclusiveMinimum: 0, default: 1e-3 }),
           trainPrompts: Type.Integer({ minimum: 1, default: 2000, description: 'Size of the SFT prompt pool.' }),
+          rectificationFraction: Type.Number({
+            minimum: 0,
+            maximum: 1,
+            default: 0,
+            description:
+              "Fraction of SFT examples that teach IVR-R1's re-reasoning turns (half critiques of a corrupted response, half rectifications); needs a task with critique formats.",
+          }),
         },
         { additionalProperties: false, default: {} },
       ),
@@ -140,7 +147,7 @@ export interface ResolvedConfig {
   task: Slot;
   policy: Slot;
   reward: Slot;
-  sft: { steps: number; batchSize: number; learningRate: number; trainPrompts: number };
+  sft: { steps: number; batchSize: number; learningRate: number; trainPrompts: number; rectificationFraction: number };
   trainer: {
     steps: number;
     promptsPerStep: number;

@@ -23,6 +23,22 @@ export interface ObjectiveInput {
   /** log πref `[N, T]` when a KL term is configured. */
   referenceLogprobs?: tf.Tensor2D;
   denominators: LossDenominators;
+  /**
+   * Ratio overrides of off-policy tokens (METHODS.md §1.3 (b)), already sliced to this micro-batch: on the tokens
+   * where `tokens` is 1 the surrogate uses `ratio` (differentiable) instead of exp(ℓθ − ℓold); `clip` says whether
+   * the PPO clip applies there. Dual clip never applies to overridden tokens (METHODS.md TG-7). Tokens overlap no
+   * two overrides.
+   */
+  ratioOverrides?: readonly ObjectiveRatioOverride[];
+}
+
+/** One ratio override of a micro-batch: `[n, T]` tensors. */
+export interface ObjectiveRatioOverride {
+  /** 1 on overridden tokens. */
+  tokens: tf.Tensor2D;
+  /** r̃, differentiable in the live logprobs. */
+  ratio: tf.Tensor2D;
+  clip: boolean;
 }
 
 export interface ObjectiveOutput {
@@ -36,5 +52,10 @@ export interface ObjectiveOutput {
 export interface PolicyObjective {
   /** Whether the objective needs reference-policy logprobs (a KL term). */
   readonly needsReference: boolean;
+  /**
+   * Whether {@link loss} honours `ratioOverrides`. A run whose token weighters return ratio overrides (TGRL, IVR-R1)
+   * refuses an objective without it.
+   */
+  readonly supportsRatioOverrides?: boolean;
   loss(input: ObjectiveInput): ObjectiveOutput;
 }

@@ -1,4 +1,5 @@
 import type { Prompt } from '../rollout/types.js';
+import type { Rng } from '../util/rng.js';
 
 /**
  * `task` kind: the data. Deterministic: the same split, count and seed give the same prompts.
@@ -21,4 +22,19 @@ export interface Task {
    * floor any accuracy must be read against.
    */
   blindBaseline(prompts: readonly Prompt[]): number;
+  /**
+   * IVR-R1 re-reasoning formats (METHODS.md §4.3; optional: a task without them cannot host `ivr-rectification` nor
+   * teach the formats in SFT). The question of the critique turn: the original question, the failed response, and
+   * the critique instruction; the policy sees the image again with it.
+   */
+  critiqueQuestion?(prompt: Prompt, failedResponse: string): string;
+  /** The question of the rectification turn: question, failed response, critique, rectification instruction. */
+  rectificationQuestion?(prompt: Prompt, failedResponse: string, critique: string): string;
+  /** A correct critique of `failedResponse` (SFT data for the critique turn). */
+  oracleCritique?(prompt: Prompt, failedResponse: string): string;
+  /**
+   * A plausible wrong response in the task's format, drawn with `rng` (SFT data: the failed responses the critique
+   * and rectification turns are taught on). The rectification target is {@link oracleResponse}.
+   */
+  corruptResponse?(prompt: Prompt, rng: Rng): string;
 }

@@ -27,6 +27,7 @@ export const REQUIREMENTS = [
   'imagelessLogprobs',
   'patchFeatures',
   'expertLogprobs',
+  'rectifiedTrajectories',
 ] as const;
 export type Requirement = (typeof REQUIREMENTS)[number];
 

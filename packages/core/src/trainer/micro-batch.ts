@@ -1,20 +1,31 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Policy, SequenceBatch } from '../contracts/policy.js';
-import type { LossDenominators, PolicyObjective } from '../contracts/policy-objective.js';
+import type { LossDenominators, ObjectiveRatioOverride, PolicyObjective } from '../contracts/policy-objective.js';
+import type { RatioOverride } from '../contracts/token-weighter.js';
 import { disposeBatch } from '../rollout/batch.js';
 import type { GradientAccumulator } from './optimizer.js';
 
 /** A collated rollout batch with everything the update needs (all `[N, T]`, constant). */
 export interface UpdateBatch {
   batch: SequenceBatch;
-  /** log πθold `[N, T]`. */
+  /**
+   * Behaviour logprobs `[N, T]`, the denominator of the PPO ratio: log πθold for on-policy rows, the producing
+   * policy's logprobs for off-policy rows (expert ℓφ; 0 for rectified rows).
+   */
   oldLogprobs: tf.Tensor2D;
   /** log πref `[N, T]` when the objective has a KL term. */
   referenceLogprobs: tf.Tensor2D | null;
   /** Token advantages after token weighting `[N, T]`. */
   advantages: tf.Tensor2D;
-  /** The response mask, row-major `[N·T]` (host copy of `batch.responseMask`). */
+  /**
+   * The loss mask, row-major `[N·T]`: the response mask times every override's loss mask (host copy of
+   * {@link lossMask}); the denominators count it.
+   */
   mask: Float32Array;
+  /** `[N, T]` loss mask given to the objective; absent = `batch.responseMask`. */
+  lossMask?: tf.Tensor2D | null;
+  /** Ratio overrides of the token weighters (METHODS.md §1.3 (b)); none = plain ratios. */
+  overrides?: readonly RatioOverride[];
   /** Padded response length T. */
   tokens: number;
 }
@@ -75,23 +86,38 @@ export function accumulateMiniBatch(
     const old = index ? tf.gather(data.oldLogprobs, index) : data.oldLogprobs;
     const adv = index ? tf.gather(data.advantages, index) : data.advantages;
     const ref = data.referenceLogprobs ? (index ? tf.gather(data.referenceLogprobs, index) : data.referenceLogprobs) : null;
+    const lossMask = data.lossMask ? (index ? tf.gather(data.lossMask, index) : data.lossMask) : null;
+    const overrides = (data.overrides ?? []).map((o) => ({
+      source: o,
+      tokens: index ? (tf.gather(o.tokens, index) as tf.Tensor2D) : o.tokens,
+      constants: Object.fromEntries(
+        Object.entries(o.constants).map(([k, v]) => [k, index ? (tf.gather(v, index) as tf.Tensor2D) : v]),
+      ),
+    }));
     try {
       acc.add(() => {
         const { logprobs } = policy.forward(mb, { temperature: options.temperature });
+        const ratioOverrides: ObjectiveRatioOverride[] = overrides.map((o) => ({
+          tokens: o.tokens,
+          ratio: o.source.ratio(logprobs, o.constants),
+          clip: o.source.clip,
+        }));
         return objective.loss({
           logprobs,
           oldLogprobs: old,
           advantages: adv,
-          mask: mb.responseMask,
+          mask: lossMask ?? mb.responseMask,
           ...(ref ? { referenceLogprobs: ref } : {}),
           denominators,
+          ...(ratioOverrides.length > 0 ? { ratioOverrides } : {}),
         });
       });
     } finally {
       if (index) {
         index.dispose();
         disposeBatch(mb);
-        tf.dispose([old, adv, ...(ref ? [ref] : [])]);
+        tf.dispose([old, adv, ...(ref ? [ref] : []), ...(lossMask ? [lossMask] : [])]);
+        for (const o of overrides) tf.dispose([o.tokens, ...Object.values(o.constants)]);
       }
     }
   }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { DependencyContainer } from 'tsyringe';
 import type { ForwardOutputs, ForwardRequest, Policy, SequenceBatch } from '../contracts/policy.js';
 import type { AdvantageEstimator } from '../contracts/advantage-estimator.js';
-import type { TokenWeighter } from '../contracts/token-weighter.js';
+import type { RatioOverride, RowInfo, TokenWeighter, WeighterOutput } from '../contracts/token-weighter.js';
 import type { PolicyObjective } from '../contracts/policy-objective.js';
 import type { ResolvedConfig } from '../config/base-schema.js';
 import { MmrlConfigError } from '../config/config-error.js';
@@ -68,8 +68,12 @@ interface ResumeExtra {
 interface PreparedBatch extends UpdateBatch {
   rows: number;
   groupIndex: Int32Array;
-  /** Old-policy forward outputs (`logprobs` is `oldLogprobs`; the rest as the weighters requested). */
+  /** Old-policy forward outputs (`logprobs` is log πθold of every row; the rest as the weighters requested). */
   oldForward: ForwardOutputs;
+  /** Per-row facts (source, reward, accuracy, length). */
+  rowInfo: RowInfo[];
+  /** Whether `oldLogprobs` (the behaviour logprobs) is a tensor of its own (some rows off-policy). */
+  ownsBehaviour: boolean;
 }
 
 /** Runs `fn` over row chunks of a batch and concatenates every output along the rows (no gradient needed). */
@@ -213,7 +217,7 @@ export class RlTrainer {
         // 2. Advantages, old-policy forward, token weights.
         const prepared = await this.prepare(sampled.groups, estimator, reference);
         try {
-          await this.applyWeighters(prepared, weighters);
+          await this.applyWeighters(prepared, weighters, objective, step);
           // 3. Updates.
           const updates = await this.update(prepared, optimizer, objective, rng);
           skippedUpdates += updates.skipped;
@@ -230,6 +234,7 @@ export class RlTrainer {
             response_length_mean: mean(scored, (t) => t.responseTokens.length),
             finished_fraction: scored.filter((t) => t.finished).length / n,
             trajectories: n,
+            ...bySource(scored),
             kept_groups: sampled.groups.length,
             sampling_rounds: sampled.rounds,
             filtered_groups: sampled.filtered,
@@ -271,12 +276,7 @@ export class RlTrainer {
             values: { reward: row['reward_mean'] as number, accuracy: row['accuracy_mean'] as number },
           });
         } finally {
-          disposeBatch(prepared.batch);
-          tf.dispose([
-            ...(Object.values(prepared.oldForward) as tf.Tensor[]),
-            prepared.advantages,
-            ...(prepared.referenceLogprobs ? [prepared.referenceLogprobs] : []),
-          ]);
+          this.disposePrepared(prepared);
         }
       }
     } finally {
@@ -336,22 +336,109 @@ export class RlTrainer {
       throw e;
     }
     const advantages = tf.tensor2d(adv, [scored.length, tokens]);
-    return { batch, oldLogprobs, oldForward, referenceLogprobs, advantages, mask, tokens, rows: scored.length, groupIndex };
+    // The ratio's denominator is the behaviour policy of each row (DESIGN.md "Token weighters compose"): πθold for
+    // on-policy (and noised) rows, the logprobs the producing policy recorded for expert and rectified rows.
+    const offPolicy = scored.some((t) => t.source === 'expert' || t.source === 'rectified');
+    let behaviour = oldLogprobs;
+    if (offPolicy) {
+      const values = Float32Array.from(await oldLogprobs.data());
+      scored.forEach((t, i) => {
+        if (t.source !== 'expert' && t.source !== 'rectified') return;
+        if (t.behaviourLogprobs.length !== t.responseTokens.length) {
+          throw new Error(
+            `trajectory of prompt "${t.prompt.id}" (source ${t.source}) has ${t.behaviourLogprobs.length} behaviour logprobs for ${t.responseTokens.length} response tokens`,
+          );
+        }
+        values.set(t.behaviourLogprobs, i * tokens);
+      });
+      behaviour = tf.tensor2d(values, [scored.length, tokens]);
+    }
+    const rowInfo: RowInfo[] = scored.map((t) => ({
+      source: t.source,
+      reward: t.reward,
+      accuracy: t.accuracy,
+      length: t.responseTokens.length,
+    }));
+    return {
+      batch,
+      oldLogprobs: behaviour,
+      ownsBehaviour: offPolicy,
+      oldForward,
+      referenceLogprobs,
+      advantages,
+      mask,
+      tokens,
+      rows: scored.length,
+      groupIndex,
+      rowInfo,
+    };
   }
 
-  private async applyWeighters(prepared: PreparedBatch, weighters: TokenWeighter[]): Promise<void> {
-    for (const w of weighters) {
-      const weight = await w.weights({
+  /**
+   * Token weighters in config order: multipliers multiply the advantage; ratio overrides are kept for the update
+   * (their loss masks multiply into the loss mask). @throws Error when two overrides claim the same token, or when
+   * the objective cannot apply overrides.
+   */
+  private async applyWeighters(
+    prepared: PreparedBatch,
+    weighters: TokenWeighter[],
+    objective: PolicyObjective,
+    step: number,
+  ): Promise<void> {
+    const overrides: RatioOverride[] = [];
+    prepared.overrides = overrides;
+    for (const [k, w] of weighters.entries()) {
+      const result = await w.weights({
         advantages: prepared.advantages,
         mask: prepared.batch.responseMask,
-        oldLogprobs: prepared.oldLogprobs,
+        oldLogprobs: prepared.oldForward.logprobs,
         groupIndex: prepared.groupIndex,
         forward: prepared.oldForward,
+        rows: prepared.rowInfo,
+        behaviourLogprobs: prepared.oldLogprobs,
+        batch: prepared.batch,
+        policy: this.policy,
+        temperature: this.config.trainer.temperature,
+        seed: deriveSeed(this.config.seed, 'weighter', step, k),
       });
-      const next = tf.mul(prepared.advantages, weight) as tf.Tensor2D;
-      weight.dispose();
-      prepared.advantages.dispose();
-      prepared.advantages = next;
+      const output: WeighterOutput = result instanceof tf.Tensor ? { multiplier: result } : result;
+      if (output.multiplier) {
+        const next = tf.mul(prepared.advantages, output.multiplier) as tf.Tensor2D;
+        output.multiplier.dispose();
+        prepared.advantages.dispose();
+        prepared.advantages = next;
+      }
+      if (output.override) overrides.push(output.override);
+    }
+    if (overrides.length === 0) return;
+    if (!objective.supportsRatioOverrides) {
+      throw new Error(
+        `the policy objective "${this.config.trainer.objective.name}" does not apply ratio overrides, which the token weighters of this run return (TGRL, IVR-R1): use ppo-clip or fipo`,
+      );
+    }
+    const claimed = tf.tidy(() => tf.max(tf.addN(overrides.map((o) => o.tokens))));
+    const most = (await claimed.data())[0]!;
+    claimed.dispose();
+    if (most > 1) throw new Error('two token weighters return ratio overrides for the same token; at most one may apply');
+    const masks = overrides.flatMap((o) => (o.lossMask ? [o.lossMask] : []));
+    if (masks.length > 0) {
+      prepared.lossMask = tf.tidy(() => masks.reduce<tf.Tensor2D>((m, x) => tf.mul(m, x) as tf.Tensor2D, prepared.batch.responseMask));
+      prepared.mask = (await prepared.lossMask.data()) as Float32Array;
+    }
+  }
+
+  /** Disposes every tensor of a prepared batch (the batch, forward outputs, advantages, overrides). */
+  private disposePrepared(prepared: PreparedBatch): void {
+    disposeBatch(prepared.batch);
+    tf.dispose([
+      ...(Object.values(prepared.oldForward) as tf.Tensor[]),
+      prepared.advantages,
+      ...(prepared.ownsBehaviour ? [prepared.oldLogprobs] : []),
+      ...(prepared.referenceLogprobs ? [prepared.referenceLogprobs] : []),
+      ...(prepared.lossMask ? [prepared.lossMask] : []),
+    ]);
+    for (const o of prepared.overrides ?? []) {
+      tf.dispose([o.tokens, ...Object.values(o.constants), ...(o.lossMask ? [o.lossMask] : [])]);
     }
   }
 
@@ -401,6 +488,20 @@ export class RlTrainer {
     }
     return { skipped, metrics: Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / count])) };
   }
+}
+
+/** Per-source counts and means (`expert_trajectories`, `on_accuracy_mean`, …) when a batch mixes sources. */
+function bySource(scored: readonly ScoredTrajectory[]): Record<string, number> {
+  const sources = [...new Set(scored.map((t) => t.source))];
+  if (sources.length < 2) return {};
+  const out: Record<string, number> = {};
+  for (const src of sources) {
+    const list = scored.filter((t) => t.source === src);
+    out[`${src}_trajectories`] = list.length;
+    out[`${src}_reward_mean`] = list.reduce((a, t) => a + t.reward, 0) / list.length;
+    out[`${src}_accuracy_mean`] = list.reduce((a, t) => a + t.accuracy, 0) / list.length;
+  }
+  return out;
 }
 
 function prefixed(values: Record<string, number>, prefix: string): Record<string, number> {

@@ -15,6 +15,12 @@ export interface SftOptions {
   trainPrompts: number;
   maxGradNorm: number;
   seed: number;
+  /**
+   * Fraction of examples that teach IVR-R1's re-reasoning turns (METHODS.md §4.3; default 0): half are critiques of a
+   * corrupted response (`task.critiqueQuestion` → `task.oracleCritique`), half rectifications
+   * (`task.rectificationQuestion` with the oracle critique → `task.oracleResponse`).
+   */
+  rectificationFraction?: number;
 }
 
 export interface SftSummary {
@@ -25,7 +31,9 @@ export interface SftSummary {
 
 /**
  * Supervised warm-up on the task's oracle traces: minimises the token-mean negative log-likelihood of
- * `oracleResponse(prompt) + EOS` given image and prompt, with Adam.
+ * `oracleResponse(prompt) + EOS` given image and prompt, with Adam; with `rectificationFraction` > 0 some examples
+ * are IVR-R1 critique and rectification turns instead.
+ * @throws Error naming `/sft/rectificationFraction` when it is > 0 and the task has no re-reasoning formats.
  */
 export async function runSft(
   policy: Policy,
@@ -37,11 +45,33 @@ export async function runSft(
   const started = performance.now();
   const pool = task.prompts('train', options.trainPrompts, deriveSeed(options.seed, 'sft-prompts'));
   const tok = policy.tokenizer;
-  const targets = pool.map((p) => ({
-    image: p.image,
-    promptTokens: encodePrompt(tok, p),
-    responseTokens: encodeResponse(tok, task.oracleResponse(p)),
-  }));
+  const fraction = options.rectificationFraction ?? 0;
+  if (fraction > 0 && !(task.critiqueQuestion && task.rectificationQuestion && task.oracleCritique && task.corruptResponse)) {
+    throw new Error(
+      '/sft/rectificationFraction: the task has no IVR-R1 critique and rectification formats (critiqueQuestion, rectificationQuestion, oracleCritique, corruptResponse)',
+    );
+  }
+  const ivr = new Rng(deriveSeed(options.seed, 'sft-rectification'));
+  const targets = pool.map((p) => {
+    const u = fraction > 0 ? ivr.next() : 1;
+    let question = p.question;
+    let target = task.oracleResponse(p);
+    if (u < fraction) {
+      const failed = task.corruptResponse!(p, ivr);
+      const critique = task.oracleCritique!(p, failed);
+      if (u < fraction / 2) {
+        question = task.critiqueQuestion!(p, failed);
+        target = critique;
+      } else {
+        question = task.rectificationQuestion!(p, failed, critique);
+      }
+    }
+    return {
+      image: p.image,
+      promptTokens: encodePrompt(tok, { ...p, question }),
+      responseTokens: encodeResponse(tok, target),
+    };
+  });
   const rng = new Rng(deriveSeed(options.seed, 'sft-order'));
   const optimizer = tf.train.adam(options.learningRate);
   let order: number[] = [];

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Type, type Static } from '@sinclair/typebox';
 import { defineStrategy, type ObjectiveInput, type ObjectiveOutput, type PolicyObjective } from '@mmrl/core';
 import { AGGREGATIONS, aggregateLoss } from './aggregation.js';
+import { applyRatioOverrides } from './ratio-override.js';
 import { KL_ESTIMATORS, klPenalty } from './kl.js';
 
 export const PpoClipOptions = Type.Object(
@@ -32,9 +33,12 @@ export type PpoClipOptions = Static<typeof PpoClipOptions>;
  * Per token, with r = exp(clamp(ℓθ − ℓold, −20, 20)):
  *   ℓ1 = −A·r,  ℓ2 = −A·clip(r, 1 − ε_low, 1 + ε_high),  ℓ = max(ℓ1, ℓ2);  dual clip (A < 0): ℓ = min(ℓ, −A·c).
  * loss = agg(ℓ) + β_KL · agg(k).  Inputs `[N, T]`; output a scalar.
+ * Ratio overrides (TGRL expert tokens, IVR-R1 rectified tokens; METHODS.md §1.3 (b)) replace r on their tokens: clipped
+ * or not as the override says, never dual-clipped (see `applyRatioOverrides`).
  */
 export class PpoClipPolicyObjective implements PolicyObjective {
   readonly needsReference: boolean;
+  readonly supportsRatioOverrides = true;
 
   constructor(private readonly options: PpoClipOptions) {
     this.needsReference = options.klCoefficient > 0;
@@ -60,7 +64,17 @@ export class PpoClipPolicyObjective implements PolicyObjective {
   loss(input: ObjectiveInput): ObjectiveOutput {
     const { aggregation, klCoefficient, klEstimator } = this.options;
     return tf.tidy(() => {
-      const { loss: tokenLoss, clipped } = this.tokenLoss(input.logprobs, input.oldLogprobs, input.advantages);
+      let { loss: tokenLoss, clipped } = this.tokenLoss(input.logprobs, input.oldLogprobs, input.advantages);
+      if (input.ratioOverrides?.length) {
+        ({ loss: tokenLoss, clipped } = applyRatioOverrides(
+          tokenLoss,
+          clipped,
+          input.advantages,
+          input.ratioOverrides,
+          this.options.clipLow,
+          this.options.clipHigh,
+        ));
+      }
       const pgLoss = aggregateLoss(tokenLoss, input.mask, aggregation, input.denominators);
       const metrics: Record<string, tf.Scalar> = {
         pg_loss: pgLoss,

@@ -44,6 +44,14 @@ export const FASHION_SHELF_VOCABULARY: readonly string[] = [
   'prices',
   'total',
   ...SHELF_CLASS_TOKENS,
+  // IVR-R1 re-reasoning turns (critique and rectification formats).
+  'response',
+  'critique',
+  'rectify',
+  'slot',
+  'is',
+  'not',
+  'ok',
 ];
 
 /** Value of `dataDir` that selects the subset committed in `examples/data/fashion-mnist`. */
@@ -307,6 +315,70 @@ export class FashionShelfTask implements Task {
     );
   }
 
+  /**
+   * The critique turn's question (IVR-R1, METHODS.md §4.3 step 5): `<question> response <failed> critique ?`; the
+   * image is given again with it.
+   */
+  critiqueQuestion(prompt: Prompt, failedResponse: string): string {
+    return `${prompt.question} response ${failedResponse} critique ?`;
+  }
+
+  /** The rectification turn's question (§4.3 step 6): `<question> response <failed> critique <critique> rectify ?`. */
+  rectificationQuestion(prompt: Prompt, failedResponse: string, critique: string): string {
+    return `${prompt.question} response ${failedResponse} critique ${critique} rectify ?`;
+  }
+
+  /**
+   * The correct critique of a failed response: one verdict per slot, comparing the response's description with what
+   * the image shows — `slot 1 ok slot 2 is shirt not coat slot 3 is bag` (`ok` when the described class is right,
+   * `is <true> not <described>` when wrong, `is <true>` when the description has no item for that slot). The
+   * visual facts only: the arithmetic is left to the rectification.
+   */
+  oracleCritique(prompt: Prompt, failedResponse: string): string {
+    const meta = shelfMeta(prompt);
+    const described = describedClasses(failedResponse);
+    return meta.slotClasses
+      .map((actual, s) => {
+        const said = described[s];
+        if (said === actual) return `slot ${s + 1} ok`;
+        return said === undefined ? `slot ${s + 1} is ${actual}` : `slot ${s + 1} is ${actual} not ${said}`;
+      })
+      .join(' ');
+  }
+
+  /**
+   * A plausible failed response (SFT data for the critique and rectification turns): the oracle trace with 1..K
+   * slots misperceived (the arithmetic consistent with the wrong description, as a model that misread the image
+   * writes it), or, one time in four, the right description with one wrong term in the arithmetic.
+   */
+  corruptResponse(prompt: Prompt, rng: Rng): string {
+    const meta = shelfMeta(prompt);
+    const k = meta.slotLabels.length;
+    let labels = [...meta.slotLabels];
+    const termOf = (l: number) => (meta.type === 'count' ? (l === meta.targetLabel ? 1 : 0) : meta.prices![l]!);
+    let terms: number[];
+    if (rng.next() < 0.25) {
+      terms = labels.map(termOf);
+      const s = rng.int(k);
+      terms[s] = meta.type === 'count' ? 1 - terms[s]! : 1 + ((terms[s]! + rng.int(Math.max(1, this.options.maxPrice - 1))) % this.options.maxPrice);
+    } else {
+      const wrong = 1 + rng.int(k);
+      const slots = rng.shuffle(Array.from({ length: k }, (_, s) => s)).slice(0, wrong);
+      labels = labels.map((l, s) => {
+        if (!slots.includes(s)) return l;
+        // For count questions, half the misreadings confuse the asked class with another (the errors that matter).
+        if (meta.type === 'count' && rng.next() < 0.5) return l === meta.targetLabel ? (l + 1 + rng.int(9)) % 10 : meta.targetLabel!;
+        return (l + 1 + rng.int(9)) % 10;
+      });
+      terms = labels.map(termOf);
+    }
+    const sum = terms.reduce((a, b) => a + b, 0);
+    return (
+      `<description> ${labels.map((l) => SHELF_CLASS_TOKENS[l]).join(' ')} </description> ` +
+      `<think> ${terms.join(' + ')} = ${sum} </think> \\boxed{ ${sum} }`
+    );
+  }
+
   /** Mean over prompts of the best question-only accuracy (count: 1/(K+1); total: see {@link totalBlindAccuracy}); 0 for none. */
   blindBaseline(prompts: readonly Prompt[]): number {
     if (prompts.length === 0) return 0;
@@ -317,6 +389,13 @@ export class FashionShelfTask implements Task {
     }
     return sum / prompts.length;
   }
+}
+
+/** The class tokens of a response's `<description>` span, in order (empty when it has none). */
+export function describedClasses(response: string): string[] {
+  const m = /<description>([\s\S]*?)<\/description>/.exec(response);
+  if (!m) return [];
+  return m[1]!.split(/\s+/).filter((w) => (SHELF_CLASS_TOKENS as readonly string[]).includes(w));
 }
 
 function indexByClass(split: FashionMnistSplit, dir: string, name: string): Int32Array[] {
