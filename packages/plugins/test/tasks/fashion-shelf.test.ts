@@ -191,3 +191,29 @@ test('the full Debian set loads when installed', { skip: !existsSync(debianDir) 
   for (const q of p) assert.ok(meta(q).imageIndices.every((i) => i < 10000));
   assert.ok(full.prompts('train', 200, 0).some((q) => meta(q).imageIndices.some((i) => i >= 10000)));
 });
+
+test('IVR-R1 formats: the critique names each misperceived slot; questions round-trip through the tokenizer', async () => {
+  const { Rng } = await import('@mmrl/core');
+  const { describedClasses } = await import('../../src/tasks/fashion-shelf.js');
+  const tok = new Tokenizer(mixedTask.vocabulary());
+  const rng = new Rng(3);
+  for (const p of mixedTask.prompts('train', 40, 5)) {
+    const m = meta(p);
+    const failed = mixedTask.corruptResponse(p, rng);
+    assert.notEqual(norm(failed), norm(mixedTask.oracleResponse(p)), 'a corrupted response differs from the oracle');
+    const critique = mixedTask.oracleCritique(p, failed);
+    const said = describedClasses(failed);
+    const expected = m.slotClasses.map((c, s) => (said[s] === c ? `slot ${s + 1} ok` : `slot ${s + 1} is ${c} not ${said[s]}`)).join(' ');
+    assert.equal(critique, expected);
+    for (const q of [mixedTask.critiqueQuestion(p, failed), mixedTask.rectificationQuestion(p, failed, critique)]) {
+      assert.equal(norm(tok.decode(tok.encode(q))), norm(q));
+    }
+    assert.equal(norm(tok.decode(tok.encode(critique))), critique);
+  }
+  // Hand-made case: the first slot misread, no description at all.
+  const p = countTask.prompts('train', 1, 9)[0]!;
+  const [a, b, c] = meta(p).slotClasses;
+  const wrong = a === 'bag' ? 'coat' : 'bag';
+  assert.equal(countTask.oracleCritique(p, `<description> ${wrong} ${b} ${c} </description> \\boxed{ 0 }`), `slot 1 is ${a} not ${wrong} slot 2 ok slot 3 ok`);
+  assert.equal(countTask.oracleCritique(p, '\\boxed{ 1 }'), `slot 1 is ${a} slot 2 is ${b} slot 3 is ${c}`);
+});
