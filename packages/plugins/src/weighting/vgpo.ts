@@ -29,6 +29,14 @@ export const VgpoOptions = Type.Object(
       description: 'Top fraction κ of the tail that is gated: count max(1, floor(κ·|tail|)), ties included (V-4).',
     }),
     epsilon: Type.Number({ exclusiveMinimum: 0, default: 1e-8, description: 'Smoothing ε of the cosine and the min–max normalisations.' }),
+    intra: Type.Boolean({
+      default: true,
+      description: 'Apply the intra-trajectory factor (Eqs. 7–8); false = 1 (the "w/o intra" ablation, VGPO Table 3).',
+    }),
+    inter: Type.Boolean({
+      default: true,
+      description: 'Apply the inter-trajectory factor (Eqs. 9–11); false = 1 (the "w/o inter" ablation, VGPO Table 3).',
+    }),
   },
   { additionalProperties: false },
 );
@@ -194,7 +202,9 @@ export function vgpoFromCosines(
   // Eq. 12: multiplier (≥ 0; 0 on padding; 1 on rows without image tokens).
   for (let i = 0; i < N; i++) {
     for (const t of positions[i]!) {
-      out.multipliers[i * T + t] = img(i) ? Math.max(0, out.intra[i * T + t]! * out.inter[i]!) : 1;
+      const intra = options.intra === false ? 1 : out.intra[i * T + t]!;
+      const inter = options.inter === false ? 1 : out.inter[i]!;
+      out.multipliers[i * T + t] = img(i) ? Math.max(0, intra * inter) : 1;
     }
   }
   return out;

@@ -8,7 +8,7 @@ before(async () => {
   await initBackend('wasm');
 });
 
-const PAPER: VgpoOptions = { mode: 'paper', beta: 0.3, tailRatio: 0.5, topFraction: 0.2, epsilon: 1e-8 };
+const PAPER: VgpoOptions = { mode: 'paper', beta: 0.3, tailRatio: 0.5, topFraction: 0.2, epsilon: 1e-8, intra: true, inter: true };
 const OFFICIAL: VgpoOptions = { ...PAPER, mode: 'official' };
 
 const close = (a: ArrayLike<number>, b: number[], tol = 1e-5, what = '') => {
@@ -206,4 +206,25 @@ test('missing forward outputs are an error; the strategy declares its requiremen
   assert.equal(props.tailRatio.default, 0.5);
   assert.equal(props.topFraction.default, 0.2);
   assert.equal(props.epsilon.default, 1e-8);
+});
+
+test('intra: false / inter: false drop one factor (the VGPO Table 3 ablation arms)', () => {
+  for (const options of [PAPER, OFFICIAL]) {
+    const full = vgpoFromCosines(S, MASK, GROUP, 2, L, options);
+    const noIntra = vgpoFromCosines(S, MASK, GROUP, 2, L, { ...options, intra: false });
+    const noInter = vgpoFromCosines(S, MASK, GROUP, 2, L, { ...options, inter: false });
+    const neither = vgpoFromCosines(S, MASK, GROUP, 2, L, { ...options, intra: false, inter: false });
+    for (let i = 0; i < 2; i++) {
+      for (let t = 0; t < L; t++) {
+        const k = i * L + t;
+        if (MASK[k] === 0) {
+          assert.equal(noIntra.multipliers[k], 0);
+          continue;
+        }
+        assert.ok(Math.abs(noIntra.multipliers[k]! - full.inter[i]!) < 1e-6);
+        assert.ok(Math.abs(noInter.multipliers[k]! - full.intra[k]!) < 1e-6);
+        assert.equal(neither.multipliers[k], 1);
+      }
+    }
+  }
 });
