@@ -1,10 +1,15 @@
-// Lists every *.test.ts under packages/*/test and test/ and runs them with node:test through tsx.
+// Lists every *.test.ts under packages/*/test, examples/*/test (the example plugin packages) and test/ and runs them
+// with node:test through tsx.
 // Node 20's --test expands no globs, so the files are listed here; finding none is a failure.
 import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-const roots = ['test', ...readdirSync('packages').map((p) => join('packages', p, 'test'))].filter((d) => existsSync(d));
+const roots = [
+  'test',
+  ...readdirSync('packages').map((p) => join('packages', p, 'test')),
+  ...readdirSync('examples').map((p) => join('examples', p, 'test')),
+].filter((d) => existsSync(d));
 const filter = process.argv[2];
 const files = roots
   .flatMap((root) => readdirSync(root, { recursive: true }).map((f) => join(root, String(f))))

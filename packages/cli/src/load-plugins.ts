@@ -1,3 +1,4 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -6,7 +7,10 @@ import { parseConfigText, type MmrlPlugin, type StrategyRegistry } from '@mmrl/c
 
 /** A plugin to load: the specifier as written, and the directory a relative path in it resolves against. */
 export interface PluginRequest {
-  /** An npm package name (`mmrl-plugin-acme`, `@acme/mmrl-plugin`) or a path (`./plugins/acme.mjs`). */
+  /**
+   * An npm package name (`mmrl-plugin-acme`, `@acme/mmrl-plugin`) or a path: a module (`./plugins/acme.mjs`) or a
+   * package directory (`../mmrl-plugin-acme`, loaded through its package.json like an import of its name).
+   */
   specifier: string;
   /** The config file's directory for a config entry, the working directory for `--plugin`. */
   baseDir: string;
@@ -39,19 +43,51 @@ function isPath(specifier: string): boolean {
 }
 
 /**
- * The URL to import for a specifier: a path resolves against `baseDir`; a package name resolves from `baseDir`
- * (the project's node_modules) when Node's resolver finds it there, else from the CLI itself (`undefined`: import the
- * bare name).
+ * The URL to import for a specifier: a path resolves against `baseDir` (a package directory to its entry module); a
+ * package name resolves from `baseDir` (the project's node_modules) when Node's resolver finds it there, else from the
+ * CLI itself (`undefined`: import the bare name).
  */
 function resolveSpecifier({ specifier, baseDir }: PluginRequest): string {
   if (specifier.startsWith('file:')) return specifier;
-  if (isPath(specifier)) return pathToFileURL(resolve(baseDir, specifier)).href;
+  if (isPath(specifier)) {
+    const path = resolve(baseDir, specifier);
+    return pathToFileURL(isPackageDir(path) ? packageEntry(path, specifier) : path).href;
+  }
   try {
     return pathToFileURL(createRequire(join(baseDir, 'noop.js')).resolve(specifier)).href;
   } catch {
     // Not resolvable with the require conditions from baseDir (absent, or an import-only exports map).
     return specifier;
   }
+}
+
+/** A directory with a package.json: a plugin package given by its path (e.g. `../plugin-vppo`). */
+function isPackageDir(path: string): boolean {
+  return existsSync(join(path, 'package.json')) && statSync(path).isDirectory();
+}
+
+/**
+ * The entry module of the package in directory `dir`, resolved as an import of the package's own name (its `exports`,
+ * with the process's conditions), else its `main`, else `index.js`.
+ * @throws PluginLoadError when the package.json cannot be read.
+ */
+function packageEntry(dir: string, specifier: string): string {
+  const manifest = join(dir, 'package.json');
+  let pkg: { name?: unknown; main?: unknown };
+  try {
+    pkg = JSON.parse(readFileSync(manifest, 'utf8')) as typeof pkg;
+  } catch (e) {
+    throw new PluginLoadError(specifier, `cannot read ${manifest}: ${(e as Error).message}`, { cause: e });
+  }
+  if (typeof pkg.name === 'string') {
+    try {
+      // Self-reference: inside the package, its own name resolves through its `exports`.
+      return createRequire(manifest).resolve(pkg.name);
+    } catch {
+      // No `exports`, or none for require-style resolution: fall back to `main`.
+    }
+  }
+  return resolve(dir, typeof pkg.main === 'string' ? pkg.main : 'index.js');
 }
 
 const isString = (v: unknown): v is string => typeof v === 'string';
