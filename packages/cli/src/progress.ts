@@ -55,3 +55,85 @@ export class ProgressDisplay {
 function fmt(v: number | undefined): string {
   return v === undefined || Number.isNaN(v) ? '-' : v.toFixed(3);
 }
+
+/** How a run of an ablation ended, for {@link AblationProgress}. */
+export type RunOutcome = 'completed' | 'failed' | 'skipped';
+
+/**
+ * The progress display of `mmrl ablate`: on a terminal, a bar of finished runs over all runs and one bar of RL steps
+ * per running run (fed from the runs' own progress lines); otherwise a plain line on stderr when a run starts,
+ * finishes, fails or is skipped as already finished.
+ */
+export class AblationProgress {
+  private multi: cliProgress.MultiBar | null = null;
+  private overall: cliProgress.SingleBar | null = null;
+  private readonly bars = new Map<string, cliProgress.SingleBar>();
+  private done = 0;
+  private total = 0;
+  private readonly tty = Boolean(process.stderr.isTTY);
+
+  /** Starts the display for `total` runs. */
+  start(total: number): void {
+    this.total = total;
+    this.done = 0;
+    if (!this.tty) return;
+    this.multi = new cliProgress.MultiBar(
+      {
+        format: '{name} |{bar}| {value}/{total} {unit} | {status}',
+        hideCursor: true,
+        clearOnComplete: false,
+        stopOnComplete: false,
+        autopadding: true,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    this.overall = this.multi.create(total, 0, { name: 'ablation'.padEnd(28), unit: 'runs', status: '' });
+  }
+
+  /** A run was skipped (its summary.json exists). */
+  skipped(name: string): void {
+    this.finish(name, 'skipped', 'already finished');
+  }
+
+  /** A run's process started. */
+  started(name: string, steps: number): void {
+    if (!this.multi) {
+      console.error(`ablate: start ${name}`);
+      return;
+    }
+    this.bars.set(name, this.multi.create(Math.max(1, steps), 0, { name: name.slice(0, 28).padEnd(28), unit: 'steps', status: 'starting' }));
+  }
+
+  /** A progress line of a running run: `phase` step `step` of `total`. */
+  step(name: string, phase: string, step: number, total: number): void {
+    const bar = this.bars.get(name);
+    if (!bar) return;
+    bar.setTotal(Math.max(1, total));
+    bar.update(step, { status: phase });
+  }
+
+  /** A run finished, failed or was skipped; `detail` is shown with it. */
+  finish(name: string, outcome: RunOutcome, detail: string): void {
+    this.done++;
+    if (!this.multi) {
+      const tag = outcome === 'completed' ? 'done' : outcome === 'failed' ? 'FAILED' : 'skip';
+      console.error(`ablate: [${this.done}/${this.total}] ${tag} ${name}${detail ? ` (${detail})` : ''}`);
+      return;
+    }
+    const bar = this.bars.get(name);
+    if (bar) {
+      this.multi.remove(bar);
+      this.bars.delete(name);
+    }
+    if (outcome === 'failed') this.multi.log(`FAILED ${name}: ${detail}\n`);
+    this.overall?.update(this.done, { status: `last: ${name} ${outcome}` });
+  }
+
+  /** Stops the display (bars stay on screen). */
+  stop(): void {
+    this.multi?.stop();
+    this.multi = null;
+    this.overall = null;
+    this.bars.clear();
+  }
+}

@@ -1,0 +1,341 @@
+import { readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { writeFileAtomic, writeJsonAtomic } from '@mmrl/core';
+import type { AblationPlan } from './expand.js';
+import { armTable, decimal, duration, LAST_STEPS, percent } from './format.js';
+import { renderHtmlReport } from './report-html.js';
+import { RUN_FILES, type RunResult } from './runner.js';
+import { meanOf, pairedDifference, tInterval, type PairedDifference, type TInterval } from './stats.js';
+
+/** Confidence level of every interval in the report. */
+export const CONFIDENCE = 0.95;
+
+
+/** One run in the report. */
+export interface RunReport {
+  arm: string;
+  levels: Record<string, string>;
+  seed: number;
+  hash: string;
+  /** The run directory, relative to the ablation directory. */
+  dir: string;
+  /** `completed` also covers runs finished by an earlier invocation. */
+  status: 'completed' | 'failed';
+  /** This invocation skipped the run because it had finished before. */
+  skipped: boolean;
+  /** Held-out greedy accuracy after RL (summary.json `afterRl.accuracy`). */
+  heldOutAccuracy: number | null;
+  /** Held-out accuracy before RL (summary.json `beforeRl.accuracy`). */
+  beforeRlAccuracy: number | null;
+  /** Best answer from the question alone. */
+  blindBaseline: number | null;
+  /** Mean `reward_mean` of the last {@link LAST_STEPS} RL steps. */
+  finalReward: number | null;
+  /** Tokens per second: the metrics' own figure when they have one, else response tokens over step time. */
+  tokensPerSecond: number | null;
+  tokensPerSecondSource: 'metrics' | 'response tokens / step time' | null;
+  /** Wall-clock seconds of the run's process. */
+  wallSeconds: number | null;
+  /** RL training seconds reported by the run (summary.json `rl.seconds`). */
+  rlSeconds: number | null;
+  /** For a failed run: the reason and the error log (relative to the ablation directory). */
+  error?: string;
+  errorLog?: string;
+}
+
+/** Per-step means over an arm's completed runs. */
+export interface ArmCurves {
+  /** RL steps (1-based: the state after that many updates). */
+  steps: number[];
+  /** Mean rollout reward at each step. */
+  reward: (number | null)[];
+  /** Mean rollout accuracy at each step. */
+  accuracy: (number | null)[];
+  /** Held-out accuracy: before RL (step 0), at `trainer.evalEvery` steps, after RL. */
+  heldOut: { step: number; accuracy: number }[];
+}
+
+/** One arm in the report. */
+export interface ArmReport {
+  label: string;
+  levels: Record<string, string>;
+  isBaseline: boolean;
+  runs: { total: number; completed: number; failed: number };
+  /** Held-out accuracy after RL over the completed seeds: mean and t-interval. */
+  heldOut: TInterval;
+  /** Mean held-out accuracy before RL. */
+  beforeRl: number | null;
+  /** Arm − baseline, paired by seed (null for the baseline itself). */
+  difference: PairedDifference | null;
+  /** Mean reward of the last steps, over seeds. */
+  finalReward: TInterval;
+  tokensPerSecond: number | null;
+  /** Mean wall-clock seconds per run. */
+  wallSeconds: number | null;
+  curves: ArmCurves;
+}
+
+/** report.json. */
+export interface AblationReport {
+  name: string;
+  description?: string;
+  /** The spec file, the base config (a path, or "inline"). */
+  spec: string;
+  base: string;
+  generatedAt: string;
+  confidence: number;
+  seeds: number[];
+  baseline: string;
+  factors: { name: string; levels: string[] }[];
+  arms: ArmReport[];
+  runs: RunReport[];
+  summary: { runs: number; completed: number; failed: number; skipped: number };
+}
+
+interface MetricsRowLike {
+  phase?: string;
+  step?: number;
+  [key: string]: unknown;
+}
+
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/** Reads metrics.jsonl (an unreadable file or line yields nothing). */
+async function readMetrics(dir: string): Promise<MetricsRowLike[]> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, RUN_FILES.metrics), 'utf8');
+  } catch {
+    return [];
+  }
+  const rows: MetricsRowLike[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      rows.push(JSON.parse(line) as MetricsRowLike);
+    } catch {
+      /* a line cut by a crash */
+    }
+  }
+  return rows;
+}
+
+/** Tokens per second from RL metrics rows: a logged rate when present, else Σ response tokens / Σ step seconds. */
+export function tokensPerSecond(rows: readonly MetricsRowLike[]): { value: number | null; source: RunReport['tokensPerSecondSource'] } {
+  const logged = meanOf(rows.map((r) => num(r['tokens_per_s'] ?? r['tokens_per_second'])));
+  if (logged !== null) return { value: logged, source: 'metrics' };
+  let tokens = 0;
+  let seconds = 0;
+  for (const r of rows) {
+    const length = num(r['response_length_mean']);
+    const n = num(r['trajectories']);
+    const s = num(r['step_s']);
+    if (length === null || n === null || s === null) continue;
+    tokens += length * n;
+    seconds += s;
+  }
+  return seconds > 0 ? { value: tokens / seconds, source: 'response tokens / step time' } : { value: null, source: null };
+}
+
+/** What the report needs from one run directory. */
+interface RunData {
+  report: RunReport;
+  rl: MetricsRowLike[];
+  /** Held-out accuracy points of the run (step → accuracy). */
+  heldOut: { step: number; accuracy: number }[];
+}
+
+async function readRun(result: RunResult, ablationDir: string): Promise<RunData> {
+  const { run, dir } = result;
+  const base: RunReport = {
+    arm: run.arm,
+    levels: run.levels,
+    seed: run.seed,
+    hash: run.hash,
+    dir: relative(ablationDir, dir),
+    status: result.status === 'failed' ? 'failed' : 'completed',
+    skipped: result.status === 'skipped',
+    heldOutAccuracy: null,
+    beforeRlAccuracy: null,
+    blindBaseline: null,
+    finalReward: null,
+    tokensPerSecond: null,
+    tokensPerSecondSource: null,
+    wallSeconds: result.wallSeconds,
+    rlSeconds: null,
+  };
+  if (result.status === 'failed') {
+    return {
+      report: { ...base, error: result.error ?? 'failed', errorLog: relative(ablationDir, join(dir, RUN_FILES.error)) },
+      rl: [],
+      heldOut: [],
+    };
+  }
+  const summary = JSON.parse(await readFile(join(dir, RUN_FILES.summary), 'utf8')) as {
+    afterRl?: { accuracy?: number; blindBaseline?: number };
+    beforeRl?: { accuracy?: number };
+    rl?: { seconds?: number; steps?: number };
+  };
+  const rows = await readMetrics(dir);
+  const rl = rows.filter((r) => r.phase === 'rl' && typeof r.step === 'number');
+  const last = rl.slice(-LAST_STEPS);
+  const tps = tokensPerSecond(rl);
+  const steps = num(summary.rl?.steps) ?? rl.length;
+  const heldOut: { step: number; accuracy: number }[] = [];
+  const before = num(summary.beforeRl?.accuracy);
+  if (before !== null) heldOut.push({ step: 0, accuracy: before });
+  for (const r of rl) {
+    const a = num(r['eval_accuracy']);
+    if (a !== null) heldOut.push({ step: r.step! + 1, accuracy: a });
+  }
+  const after = num(summary.afterRl?.accuracy);
+  if (after !== null) heldOut.push({ step: steps, accuracy: after });
+  return {
+    report: {
+      ...base,
+      heldOutAccuracy: after,
+      beforeRlAccuracy: before,
+      blindBaseline: num(summary.afterRl?.blindBaseline),
+      finalReward: meanOf(last.map((r) => num(r['reward_mean']))),
+      tokensPerSecond: tps.value,
+      tokensPerSecondSource: tps.source,
+      rlSeconds: num(summary.rl?.seconds),
+    },
+    rl,
+    heldOut,
+  };
+}
+
+/** Per-step means of a metric over runs. */
+function curve(runs: readonly RunData[], key: string, steps: readonly number[]): (number | null)[] {
+  return steps.map((s) => meanOf(runs.map((r) => num(r.rl.find((row) => row.step === s - 1)?.[key]))));
+}
+
+/**
+ * Builds the report from the run directories: per arm the held-out accuracy's mean and Student t-interval over
+ * seeds, the paired difference to the baseline arm (by seed), the final reward, tokens/s, wall time and the reward
+ * and accuracy curves; per run the same figures. Failed runs are listed and left out of the statistics.
+ */
+export async function buildReport(plan: AblationPlan, results: readonly RunResult[], ablationDir: string): Promise<AblationReport> {
+  const { spec } = plan;
+  const data = await Promise.all(results.map((r) => readRun(r, ablationDir)));
+  const completedBy = (arm: string) => data.filter((d) => d.report.arm === arm && d.report.status === 'completed');
+  const accuracyBySeed = (arm: string) =>
+    new Map(completedBy(arm).flatMap((d) => (d.report.heldOutAccuracy === null ? [] : [[d.report.seed, d.report.heldOutAccuracy] as const])));
+  const baselineAccuracy = accuracyBySeed(spec.baseline);
+  const arms: ArmReport[] = plan.arms.map((arm) => {
+    const all = data.filter((d) => d.report.arm === arm.label);
+    const done = completedBy(arm.label);
+    const byStep = [...new Set(done.flatMap((d) => d.rl.map((r) => r.step! + 1)))].sort((a, b) => a - b);
+    const heldOutSteps = [...new Set(done.flatMap((d) => d.heldOut.map((h) => h.step)))].sort((a, b) => a - b);
+    const isBaseline = arm.label === spec.baseline;
+    return {
+      label: arm.label,
+      levels: arm.levels,
+      isBaseline,
+      runs: { total: all.length, completed: done.length, failed: all.length - done.length },
+      heldOut: tInterval(
+        done.map((d) => d.report.heldOutAccuracy).filter((v): v is number => v !== null),
+        CONFIDENCE,
+      ),
+      beforeRl: meanOf(done.map((d) => d.report.beforeRlAccuracy)),
+      difference: isBaseline ? null : pairedDifference(accuracyBySeed(arm.label), baselineAccuracy, CONFIDENCE),
+      finalReward: tInterval(
+        done.map((d) => d.report.finalReward).filter((v): v is number => v !== null),
+        CONFIDENCE,
+      ),
+      tokensPerSecond: meanOf(done.map((d) => d.report.tokensPerSecond)),
+      wallSeconds: meanOf(all.map((d) => d.report.wallSeconds)),
+      curves: {
+        steps: byStep,
+        reward: curve(done, 'reward_mean', byStep),
+        accuracy: curve(done, 'accuracy_mean', byStep),
+        heldOut: heldOutSteps.map((step) => ({
+          step,
+          accuracy: meanOf(done.map((d) => d.heldOut.find((h) => h.step === step)?.accuracy))!,
+        })),
+      },
+    };
+  });
+  const runs = data.map((d) => d.report);
+  return {
+    name: spec.name,
+    ...(spec.description !== undefined ? { description: spec.description } : {}),
+    spec: spec.file,
+    base: spec.base.kind === 'file' ? spec.base.file : 'inline',
+    generatedAt: new Date().toISOString(),
+    confidence: CONFIDENCE,
+    seeds: spec.seeds,
+    baseline: spec.baseline,
+    factors: spec.factors.map((f) => ({ name: f.name, levels: f.levels.map((l) => l.label) })),
+    arms,
+    runs,
+    summary: {
+      runs: runs.length,
+      completed: runs.filter((r) => r.status === 'completed').length,
+      failed: runs.filter((r) => r.status === 'failed').length,
+      skipped: runs.filter((r) => r.skipped).length,
+    },
+  };
+}
+
+const mdCell = (s: string) => s.replace(/\|/g, '\\|');
+
+/** A run's status for report.md. */
+function runStatus(r: RunReport): string {
+  if (r.status === 'failed') return '**failed**';
+  return r.skipped ? 'completed (earlier)' : 'completed';
+}
+
+/** report.md: the per-arm table, the statistics used, and every run (failed ones with their error log). */
+export function renderMarkdownReport(report: AblationReport): string {
+  const [header, ...rows] = armTable(report);
+  const level = (report.confidence * 100).toFixed(0);
+  const lines = [
+    `# Ablation ${report.name}`,
+    '',
+    ...(report.description ? [report.description, ''] : []),
+    `Spec \`${report.spec}\`, base \`${report.base}\`, seeds ${report.seeds.join(', ')}, baseline arm \`${report.baseline}\`. ` +
+      `${report.summary.completed} of ${report.summary.runs} runs completed` +
+      `${report.summary.failed > 0 ? `, **${report.summary.failed} failed**` : ''}` +
+      `${report.summary.skipped > 0 ? ` (${report.summary.skipped} finished earlier and skipped)` : ''}.`,
+    '',
+    `Held-out accuracy: greedy pass@1 on test images after RL, mean over seeds with the ${level}% Student t-interval ` +
+      `(mean ± t₀.₉₇₅,ₙ₋₁·s/√n). Δ: arm − baseline paired by seed, with the t-interval of the mean difference. ` +
+      `Reward: mean rollout reward of the last ${LAST_STEPS} RL steps. Tokens/s: as logged, else response tokens per second of RL step time.`,
+    '',
+    `| ${header!.map(mdCell).join(' | ')} |`,
+    `| ${header!.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.map(mdCell).join(' | ')} |`),
+    '',
+    '## Runs',
+    '',
+    '| arm | seed | hash | status | held-out accuracy | before RL | reward | tokens/s | wall time | directory |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...report.runs.map(
+      (r) =>
+        `| ${mdCell(r.arm)} | ${r.seed} | \`${r.hash}\` | ${runStatus(r)} | ` +
+        `${percent(r.heldOutAccuracy)} | ${percent(r.beforeRlAccuracy)} | ${decimal(r.finalReward)} | ` +
+        `${r.tokensPerSecond === null ? '–' : r.tokensPerSecond.toFixed(0)} | ${duration(r.wallSeconds)} | \`${mdCell(r.dir)}\` |`,
+    ),
+  ];
+  const failed = report.runs.filter((r) => r.status === 'failed');
+  if (failed.length > 0) {
+    lines.push('', '## Failed runs', '');
+    for (const r of failed) lines.push(`- \`${r.dir}\`: ${r.error ?? 'failed'} (log: \`${r.errorLog}\`)`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Writes report.json, report.md and report.html into the ablation directory; returns their paths. */
+export async function writeReports(report: AblationReport, ablationDir: string): Promise<{ json: string; markdown: string; html: string }> {
+  const files = {
+    json: join(ablationDir, 'report.json'),
+    markdown: join(ablationDir, 'report.md'),
+    html: join(ablationDir, 'report.html'),
+  };
+  await writeJsonAtomic(files.json, report);
+  await writeFileAtomic(files.markdown, renderMarkdownReport(report));
+  await writeFileAtomic(files.html, await renderHtmlReport(report));
+  return files;
+}

@@ -1,0 +1,248 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic, writeJsonAtomic } from '@mmrl/core';
+import type { AblationProgress } from '../progress.js';
+import type { PlannedRun } from './expand.js';
+
+/** Files of a run directory written by the ablation runner (the run's `mmrl train` writes the others). */
+export const RUN_FILES = {
+  /** The resolved config the run's `mmrl train` reads. */
+  config: 'run-config.json',
+  /** The runner's record of the run: arm, levels, seed, hash, command, status, wall time ({@link RunRecord}). */
+  record: 'run.json',
+  /** Everything the run's process printed (stdout and stderr). */
+  log: 'train.log',
+  /** Only after a failure: exit status, command and the tail of stderr. */
+  error: 'error.log',
+  /** Written by `mmrl train` when it has finished: its presence marks a finished run. */
+  summary: 'summary.json',
+  /** Written by `mmrl train`: one JSON row per RL step and evaluation. */
+  metrics: 'metrics.jsonl',
+} as const;
+
+/** Lines of stderr kept for error.log. */
+const STDERR_TAIL_LINES = 60;
+
+/** The runner's record of one run (`run.json`). */
+export interface RunRecord {
+  arm: string;
+  levels: Record<string, string>;
+  seed: number;
+  hash: string;
+  status: 'running' | 'completed' | 'failed';
+  /** The command line of the run's process. */
+  command: string[];
+  /** Whether the process continued an interrupted run from its training checkpoint (`mmrl train --resume`). */
+  resumed: boolean;
+  startedAt: string;
+  finishedAt?: string;
+  /** Wall-clock seconds of the run's process. */
+  wallSeconds?: number;
+  exitCode?: number | null;
+  signal?: string | null;
+}
+
+/** How one run of this invocation ended. */
+export interface RunResult {
+  run: PlannedRun;
+  /** The run directory. */
+  dir: string;
+  /** `skipped`: already finished by an earlier invocation (summary.json present). */
+  status: 'completed' | 'failed' | 'skipped';
+  /** Wall-clock seconds of the run's process (from run.json for a skipped run, when recorded). */
+  wallSeconds: number | null;
+  /** For a failed run: a one-line reason; the details are in error.log. */
+  error?: string;
+}
+
+/** How to start the `mmrl` CLI in a child process: `command ...args train <config> …`. */
+export interface CliEntry {
+  command: string;
+  args: string[];
+}
+
+export interface RunnerOptions {
+  /** Runs at once. */
+  jobs: number;
+  /** Skip finished runs and continue interrupted ones (default behaviour); false: run everything anew. */
+  resume: boolean;
+  cli: CliEntry;
+  /** Extra arguments for every run's `mmrl train` (e.g. `--plugin x`). */
+  extraArgs: string[];
+  progress: AblationProgress;
+}
+
+/** The directory of a run. */
+export function runDirectory(runsDir: string, run: PlannedRun): string {
+  return join(runsDir, run.dirName);
+}
+
+/** Whether a run directory holds a finished run: a summary.json that parses and has the after-RL evaluation. */
+export async function isFinished(dir: string): Promise<boolean> {
+  try {
+    const summary = JSON.parse(await readFile(join(dir, RUN_FILES.summary), 'utf8')) as { afterRl?: unknown };
+    return summary.afterRl !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads a run's run.json, or undefined. */
+export async function readRunRecord(dir: string): Promise<RunRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(join(dir, RUN_FILES.record), 'utf8')) as RunRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `RL step 3/50 | …` and `SFT step …` lines that `mmrl train` prints on a non-terminal stderr. */
+const PROGRESS_LINE = /^(SFT|RL) step (\d+)\/(\d+)/;
+
+/**
+ * Runs every planned run that is not finished yet, `jobs` at a time, each as its own `mmrl train` process in its
+ * run directory. A run whose directory holds a training checkpoint but no summary.json (an interrupted run)
+ * continues from that checkpoint. A failing run gets error.log and does not stop the others. SIGINT/SIGTERM stop
+ * the launching of new runs, pass the signal to the running ones and end with an error once they have exited.
+ */
+export async function executeRuns(runs: readonly PlannedRun[], runsDir: string, options: RunnerOptions): Promise<RunResult[]> {
+  const results: RunResult[] = new Array(runs.length);
+  const queue = runs.map((run, index) => ({ run, index }));
+  const children = new Set<ChildProcess>();
+  let interrupted: NodeJS.Signals | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupted = signal;
+    for (const child of children) child.kill(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  options.progress.start(runs.length);
+  const worker = async () => {
+    for (let next = queue.shift(); next && !interrupted; next = queue.shift()) {
+      results[next.index] = await executeRun(next.run, runDirectory(runsDir, next.run), options, children);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(options.jobs, runs.length)) }, worker));
+  } finally {
+    options.progress.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (interrupted) {
+    throw new Error(
+      `interrupted (${interrupted}): ${results.filter((r) => r && r.status !== 'failed').length} of ${runs.length} runs finished; ` +
+        'run the same command again to continue (finished runs are skipped, interrupted ones resume from their checkpoint)',
+    );
+  }
+  return results;
+}
+
+/** One run: skip when finished, else run `mmrl train` in its directory and record the outcome. */
+async function executeRun(run: PlannedRun, dir: string, options: RunnerOptions, children: Set<ChildProcess>): Promise<RunResult> {
+  const { progress } = options;
+  if (!options.resume) await rm(dir, { recursive: true, force: true });
+  if (await isFinished(dir)) {
+    const record = await readRunRecord(dir);
+    progress.skipped(run.dirName);
+    return { run, dir, status: 'skipped', wallSeconds: record?.wallSeconds ?? null };
+  }
+  await mkdir(dir, { recursive: true });
+  await rm(join(dir, RUN_FILES.error), { force: true });
+  const configFile = join(dir, RUN_FILES.config);
+  await writeJsonAtomic(configFile, run.config);
+  const resumed = existsSync(join(dir, 'checkpoint', 'state.json'));
+  const trainArgs = resumed
+    ? ['train', configFile, '--resume', dir, ...options.extraArgs]
+    : ['train', configFile, '--out', join(dir, '..'), '--name', run.dirName, ...options.extraArgs];
+  const command = [options.cli.command, ...options.cli.args, ...trainArgs];
+  const record: RunRecord = {
+    arm: run.arm,
+    levels: run.levels,
+    seed: run.seed,
+    hash: run.hash,
+    status: 'running',
+    command,
+    resumed,
+    startedAt: new Date().toISOString(),
+  };
+  await writeJsonAtomic(join(dir, RUN_FILES.record), record);
+  progress.started(run.dirName, run.config.trainer.steps);
+
+  const started = performance.now();
+  const log = createWriteStream(join(dir, RUN_FILES.log), { flags: 'a' });
+  const tail: string[] = [];
+  let exit: { code: number | null; signal: NodeJS.Signals | null; error?: Error };
+  try {
+    exit = await new Promise((resolveExit) => {
+      const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+      children.add(child);
+      child.stdout.pipe(log, { end: false });
+      let partial = '';
+      child.stderr.on('data', (chunk: Buffer) => {
+        log.write(chunk);
+        const lines = (partial + chunk.toString('utf8')).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) {
+          tail.push(line);
+          if (tail.length > STDERR_TAIL_LINES) tail.shift();
+          const m = PROGRESS_LINE.exec(line);
+          if (m) progress.step(run.dirName, m[1]!, Number(m[2]), Number(m[3]));
+        }
+      });
+      child.on('error', (error) => {
+        children.delete(child);
+        resolveExit({ code: null, signal: null, error });
+      });
+      child.on('close', (code, signal) => {
+        children.delete(child);
+        if (partial) tail.push(partial);
+        resolveExit({ code, signal });
+      });
+    });
+  } finally {
+    await new Promise<void>((r) => log.end(r));
+  }
+  const wallSeconds = (performance.now() - started) / 1000;
+  const finished = exit.code === 0 && (await isFinished(dir));
+  const reason = exit.error
+    ? `could not start: ${exit.error.message}`
+    : exit.code === 0
+      ? `exited 0 without writing ${RUN_FILES.summary}`
+      : exit.signal
+        ? `killed by ${exit.signal}`
+        : `exit code ${exit.code}`;
+  Object.assign(record, {
+    status: finished ? 'completed' : 'failed',
+    finishedAt: new Date().toISOString(),
+    wallSeconds,
+    exitCode: exit.code,
+    signal: exit.signal,
+  });
+  await writeJsonAtomic(join(dir, RUN_FILES.record), record);
+  if (finished) {
+    progress.finish(run.dirName, 'completed', `${wallSeconds.toFixed(1)} s`);
+    return { run, dir, status: 'completed', wallSeconds };
+  }
+  // The CLI's own error line (`mmrl: …`) says most; else the last line that is neither progress nor a hint.
+  const lastLine =
+    [...tail].reverse().find((l) => l.startsWith('mmrl: ')) ??
+    [...tail].reverse().find((l) => l.trim().length > 0 && !PROGRESS_LINE.test(l) && !l.startsWith('(set MMRL_DEBUG'));
+  const error = `${reason}${lastLine ? `: ${lastLine.trim()}` : ''}`;
+  await writeFileAtomic(
+    join(dir, RUN_FILES.error),
+    `run ${run.dirName} failed: ${reason} after ${wallSeconds.toFixed(1)} s\n` +
+      `command: ${command.map(shellQuote).join(' ')}\n` +
+      `full output: ${join(dir, RUN_FILES.log)}\n` +
+      `--- last ${tail.length} lines of stderr ---\n${tail.join('\n')}\n`,
+  );
+  progress.finish(run.dirName, 'failed', `${error} (see ${join(dir, RUN_FILES.error)})`);
+  return { run, dir, status: 'failed', wallSeconds, error };
+}
+
+/** Quotes an argument for display in a POSIX shell. */
+function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,339 @@
+// `mmrl ablate` (issue 6): statistics, JSON pointers, spec errors, the example specs, and an end-to-end tiny ablation
+// (2 arms × 2 seeds, 1 RL step, --jobs 2) with resume, a failing arm, the reports and report.html in headless Chromium.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, relative } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { parseConfigText } from '@mmrl/core';
+import { expandAblation } from '../packages/cli/src/ablation/expand.js';
+import { getPointer, PointerError, removePointer, setPointer } from '../packages/cli/src/ablation/pointer.js';
+import { loadAblationSpec, parseAblationSpec } from '../packages/cli/src/ablation/spec.js';
+import { pairedDifference, tInterval } from '../packages/cli/src/ablation/stats.js';
+import { mmrl, ROOT } from './helpers.js';
+
+const close = (actual: number | null, expected: number, what: string) =>
+  assert.ok(actual !== null && Math.abs(actual - expected) < 1e-9, `${what}: ${actual} ≠ ${expected}`);
+
+test('t-interval of n = 5 values matches the hand computation', () => {
+  // x = [0.50, 0.54, 0.47, 0.52, 0.49]: x̄ = 2.52/5 = 0.504; Σ(x − x̄)² = 0.000016 + 0.001296 + 0.001156 + 0.000256
+  // + 0.000196 = 0.00292; s² = 0.00292/4 = 0.00073, s = 0.0270185122; se = s/√5 = 0.0120830460;
+  // t_{0.975, 4} = 2.7764451052 (tables: 2.776); half-width = 0.0335479138; interval [0.4704520862, 0.5375479138].
+  const i = tInterval([0.5, 0.54, 0.47, 0.52, 0.49]);
+  assert.equal(i.n, 5);
+  assert.equal(i.df, 4);
+  close(i.mean, 0.504, 'mean');
+  close(i.sd, 0.0270185122, 'sd');
+  close(i.se, 0.012083046, 'se');
+  close(i.t, 2.7764451052, 't quantile');
+  close(i.halfWidth, 0.0335479138, 'half-width');
+  close(i.low, 0.4704520862, 'low');
+  close(i.high, 0.5375479138, 'high');
+  // 90%: t_{0.95, 4} = 2.1318467863 (tables: 2.132).
+  close(tInterval([0.5, 0.54, 0.47, 0.52, 0.49], 0.9).t, 2.1318467863, 't_{0.95,4}');
+  // One value: a mean but no interval; none: NaN.
+  const one = tInterval([0.3]);
+  assert.equal(one.mean, 0.3);
+  assert.equal(one.halfWidth, null);
+  assert.equal(one.low, null);
+  assert.ok(Number.isNaN(tInterval([]).mean));
+});
+
+test('paired differences use only the seeds both arms completed', () => {
+  // d = [0.1, 0.05, 0.1] (seed 4 only in the baseline): d̄ = 0.0833333333, s = 0.0288675135, se = 0.0166666667,
+  // t_{0.975, 2} = 4.3026527297, half-width = 0.0717108788.
+  const d = pairedDifference(
+    new Map([
+      [1, 0.6],
+      [2, 0.5],
+      [3, 0.7],
+    ]),
+    new Map([
+      [1, 0.5],
+      [2, 0.45],
+      [3, 0.6],
+      [4, 0.9],
+    ]),
+  );
+  assert.deepEqual(d.seeds, [1, 2, 3]);
+  d.differences.forEach((v, k) => close(v, [0.1, 0.05, 0.1][k]!, `difference ${k}`));
+  close(d.mean, 0.0833333333, 'mean difference');
+  close(d.t, 4.3026527297, 't_{0.975,2}');
+  close(d.halfWidth, 0.0717108788, 'half-width');
+});
+
+test('JSON pointers: set (creating objects, not arrays), append, escape, remove, errors', () => {
+  const doc: Record<string, unknown> = { trainer: { weighters: [{ name: 'tgrl' }], 'a/b': 1 } };
+  setPointer(doc, '/trainer/weighters/0/options/beta', 14);
+  assert.deepEqual(getPointer(doc, '/trainer/weighters/0'), { name: 'tgrl', options: { beta: 14 } });
+  setPointer(doc, '/trainer/weighters/-', { name: 'vgpo' });
+  assert.equal(getPointer(doc, '/trainer/weighters/1/name'), 'vgpo');
+  assert.equal(getPointer(doc, '/trainer/a~1b'), 1);
+  removePointer(doc, '/trainer/weighters/0');
+  assert.equal(getPointer(doc, '/trainer/weighters/0/name'), 'vgpo');
+  assert.throws(() => setPointer(doc, '/trainer/sources/0/name', 'x'), (e: unknown) => e instanceof PointerError && /set \/trainer\/sources to a whole list/.test(e.message));
+  assert.throws(() => setPointer(doc, '/trainer/weighters/5', {}), /index 5 is out of range at \/trainer\/weighters \(the array has 1 elements\)/);
+  assert.throws(() => setPointer(doc, 'trainer', 1), /starts with "\/"/);
+  assert.throws(() => removePointer(doc, '/nothing'), /nothing to remove/);
+});
+
+/** A temporary directory with a tiny base config (copied from test/fixtures/tiny.yaml) and the given spec files. */
+function workspace(specs: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mmrl-ablate-'));
+  copyFileSync(join(ROOT, 'test/fixtures/tiny.yaml'), join(dir, 'tiny.yaml'));
+  for (const [name, text] of Object.entries(specs)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+test('spec errors name the spec file, the JSON pointer of the bad factor level and its line', () => {
+  const dir = workspace({
+    'bad.yaml': [
+      'name: bad',
+      'base: ./tiny.yaml',
+      'factors:',
+      '  - name: clip',
+      '    levels:',
+      '      - label: narrow',
+      '        overrides: { /trainer/objective/options/clipHihg: 0.2 }',
+      '      - label: other',
+      '        overrides:',
+      '          - { pointer: /trainer/advantage/name, value: grpp }',
+      'seeds: [1, 2]',
+      'baseline: narrow',
+      '',
+    ].join('\n'),
+    'baseline.yaml': 'base: ./tiny.yaml\nfactors: [{ name: f, levels: [{ label: a }, { label: b }] }]\nseeds: [1]\nbaseline: c\nsteps: -1\n',
+  });
+  const bad = mmrl(['ablate', join(dir, 'bad.yaml'), '--dry-run']);
+  assert.equal(bad.status, 1, bad.stdout + bad.stderr);
+  const file = join(dir, 'bad.yaml');
+  assert.match(bad.stderr, new RegExp(`Invalid ablation spec ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  assert.match(
+    bad.stderr,
+    /\/factors\/0\/levels\/0\/overrides\/~1trainer~1objective~1options~1clipHihg \(.*bad\.yaml:7:\d+\): arm "narrow": run config \/trainer\/objective\/options\/clipHihg: unknown key "clipHihg"; did you mean "clipHigh"\?/,
+  );
+  assert.match(bad.stderr, /\/factors\/0\/levels\/1\/overrides\/0 \(.*bad\.yaml:10:\d+\): arm "other": run config \/trainer\/advantage\/name: unknown advantage-estimator "grpp"; did you mean "grpo"\?/);
+  const baseline = mmrl(['ablate', join(dir, 'baseline.yaml'), '--dry-run']);
+  assert.equal(baseline.status, 1);
+  assert.match(baseline.stderr, /\/baseline \(.*baseline\.yaml:4:11\): "c" is not an arm/);
+  assert.match(baseline.stderr, /\/steps \(.*baseline\.yaml:5:8\): must be a non-negative integer/);
+});
+
+test('the example ablation specs expand to validated runs (≥ 5 seeds, 50 RL steps) with absolute paths', async () => {
+  const dir = join(ROOT, 'examples/ablations');
+  const specs = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+  assert.deepEqual(specs.sort(), ['ivr-rectified.yaml', 'tgrl-beta.yaml', 'tgrl-components.yaml', 'vgpo-compensation.yaml']);
+  for (const f of specs) {
+    const plan = await expandAblation(await loadAblationSpec(join(dir, f)));
+    assert.ok(plan.spec.seeds.length >= 5, `${f}: ${plan.spec.seeds.length} seeds`);
+    assert.equal(plan.runs.length, plan.arms.length * plan.spec.seeds.length);
+    assert.ok(plan.arms.some((a) => a.label === plan.spec.baseline));
+    for (const run of plan.runs) {
+      assert.equal(run.config.trainer.steps, 50, `${f} ${run.dirName}`);
+      assert.equal(run.config.seed, run.seed);
+      assert.ok(run.config.init.checkpoint && isAbsolute(run.config.init.checkpoint) && existsSync(run.config.init.checkpoint));
+      for (const source of run.config.trainer.sources) {
+        const checkpoint = (source.options as { checkpoint?: string }).checkpoint;
+        if (checkpoint !== undefined) assert.ok(isAbsolute(checkpoint) && existsSync(checkpoint), `${f}: ${checkpoint}`);
+      }
+    }
+    assert.equal(new Set(plan.runs.map((r) => r.hash)).size, plan.runs.length, `${f}: every run has its own hash`);
+  }
+});
+
+test('the spec examples of README.md and docs/ablations.md are valid specs', async () => {
+  for (const doc of ['README.md', 'docs/ablations.md']) {
+    const blocks = [...readFileSync(join(ROOT, doc), 'utf8').matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((b) => /^factors:/m.test(b));
+    assert.ok(blocks.length > 0, `${doc} shows no spec`);
+    for (const text of blocks) {
+      // As if the block were a file in examples/ablations/, where the shipped specs live.
+      const file = join(ROOT, 'examples/ablations', 'from-docs.yaml');
+      const spec = await parseAblationSpec(parseYaml(text), file, text, async (path) => {
+        const baseText = await readFile(path, 'utf8');
+        return { data: parseConfigText(baseText, path), text: baseText };
+      });
+      const plan = await expandAblation(spec);
+      assert.ok(plan.runs.length >= 2, `${doc}: ${plan.runs.length} runs`);
+    }
+  }
+});
+
+test('run hashes do not depend on where the spec and its base live, and change with the config', async () => {
+  const spec = 'name: h\nbase: ./tiny.yaml\nfactors: [{ name: f, levels: [{ label: a }, { label: b, overrides: { /trainer/learningRate: 0.01 } }] }]\nseeds: [1, 2]\nbaseline: a\n';
+  const one = await expandAblation(await loadAblationSpec(join(workspace({ 's.yaml': spec }), 's.yaml')));
+  const two = await expandAblation(await loadAblationSpec(join(workspace({ 's.yaml': spec }), 's.yaml')));
+  assert.deepEqual(
+    one.runs.map((r) => r.dirName),
+    two.runs.map((r) => r.dirName),
+  );
+  assert.match(one.runs[0]!.dirName, /^a-seed1-[0-9a-f]{10}$/);
+  assert.equal(new Set(one.runs.map((r) => r.hash)).size, 4);
+});
+
+/** Parses JSON from a file. */
+const readJson = (file: string) => JSON.parse(readFileSync(file, 'utf8'));
+
+/** The chromium binary the report test drives (`CHROMIUM` overrides). */
+const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium';
+
+test('mmrl ablate end to end: 2 arms × 2 seeds in parallel, resume, a failing arm, reports, report.html in Chromium', () => {
+  const tiny = [
+    'name: tiny',
+    'base: ./tiny.yaml',
+    'steps: 1',
+    'overrides:',
+    '  /eval/prompts: 4',
+    'factors:',
+    '  - name: clip',
+    '    levels:',
+    '      - label: narrow',
+    '        overrides: { /trainer/objective/options/clipHigh: 0.2 }',
+    '      - label: wide',
+    '        overrides: { /trainer/objective/options/clipHigh: 0.28 }',
+    'seeds: [1, 2]',
+    'baseline: narrow',
+    '',
+  ].join('\n');
+  // The same ablation (same name, same arms) with a third arm whose checkpoint does not exist: it fails at start-up.
+  const broken = tiny.replace('seeds:', '      - label: broken\n        overrides: { /init/checkpoint: ./no-such-checkpoint }\nseeds:');
+  const dir = workspace({ 'tiny-ablation.yaml': tiny, 'broken-ablation.yaml': broken });
+  const out = join(dir, 'out');
+  const ablationDir = join(out, 'tiny');
+  const runsDir = join(ablationDir, 'runs');
+
+  // 1. Four runs, two at a time.
+  const first = mmrl(['ablate', join(dir, 'tiny-ablation.yaml'), '--jobs', '2', '--out', out]);
+  assert.equal(first.status, 0, first.stdout + first.stderr);
+  const dirs = readdirSync(runsDir).sort();
+  assert.equal(dirs.length, 4, dirs.join(', '));
+  for (const d of dirs) assert.match(d, /^(narrow|wide)-seed[12]-[0-9a-f]{10}$/);
+  assert.deepEqual(dirs.map((d) => d.replace(/-[0-9a-f]{10}$/, '')), ['narrow-seed1', 'narrow-seed2', 'wide-seed1', 'wide-seed2']);
+  assert.equal(new Set(dirs.map((d) => d.slice(-10))).size, 4, 'every run has its own hash');
+  const records = dirs.map((d) => readJson(join(runsDir, d, 'run.json')));
+  for (const [k, d] of dirs.entries()) {
+    const run = join(runsDir, d);
+    const record = records[k];
+    assert.equal(record.status, 'completed');
+    assert.equal(record.hash, d.slice(-10));
+    assert.equal(record.resumed, false);
+    assert.ok(existsSync(join(run, 'summary.json')) && existsSync(join(run, 'train.log')) && !existsSync(join(run, 'error.log')));
+    const config = readJson(join(run, 'run-config.json'));
+    assert.equal(config.seed, record.seed);
+    assert.equal(config.trainer.steps, 1);
+    assert.equal(config.eval.prompts, 4);
+    assert.equal(config.trainer.objective.options.clipHigh, record.arm === 'wide' ? 0.28 : 0.2);
+    const rl = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.phase === 'rl');
+    assert.equal(rl.length, 1);
+  }
+  // --jobs 2: two runs were under way at the same time.
+  const spans = records.map((r) => [Date.parse(r.startedAt), Date.parse(r.finishedAt)] as const);
+  assert.ok(
+    spans.some(([s1, e1], i) => spans.some(([s2, e2], j) => i !== j && s1 < e2 && s2 < e1)),
+    `no two runs overlapped: ${JSON.stringify(spans)}`,
+  );
+
+  // The reports: statistics from the runs' summary.json, paired by seed.
+  const report = readJson(join(ablationDir, 'report.json'));
+  assert.deepEqual(report.summary, { runs: 4, completed: 4, failed: 0, skipped: 0 });
+  const accuracy = (arm: string, seed: number) =>
+    readJson(join(runsDir, dirs.find((d) => d.startsWith(`${arm}-seed${seed}-`))!, 'summary.json')).afterRl.accuracy as number;
+  const [narrow, wide] = report.arms;
+  assert.equal(narrow.label, 'narrow');
+  assert.equal(narrow.isBaseline, true);
+  assert.equal(narrow.difference, null);
+  const expected = tInterval([accuracy('narrow', 1), accuracy('narrow', 2)]);
+  assert.equal(narrow.heldOut.n, 2);
+  close(narrow.heldOut.mean, expected.mean, 'narrow mean');
+  close(narrow.heldOut.halfWidth ?? 0, expected.halfWidth ?? 0, 'narrow half-width');
+  assert.deepEqual(wide.difference.seeds, [1, 2]);
+  close(wide.difference.differences[0], accuracy('wide', 1) - accuracy('narrow', 1), 'paired difference seed 1');
+  close(wide.difference.differences[1], accuracy('wide', 2) - accuracy('narrow', 2), 'paired difference seed 2');
+  assert.deepEqual(wide.curves.steps, [1]);
+  assert.equal(wide.curves.reward.length, 1);
+  assert.ok(wide.curves.heldOut.length >= 2, 'held-out accuracy before and after RL');
+  assert.ok(wide.tokensPerSecond > 0 && wide.wallSeconds > 0);
+  for (const r of report.runs) assert.equal(typeof r.tokensPerSecond, 'number');
+  const md = readFileSync(join(ablationDir, 'report.md'), 'utf8');
+  assert.match(md, /^# Ablation tiny$/m);
+  assert.match(md, /\| arm \| clip \| runs \| held-out accuracy \| 95% CI \| Δ vs narrow \(paired\) \| 95% CI of Δ \|/);
+  assert.match(md, /^\| narrow \(baseline\) \| narrow \| 2\/2 \| \d+\.\d% \| \[/m);
+  assert.match(md, /^\| wide \| wide \| 2\/2 \| \d+\.\d% \| \[[^\]]+\] \| [+−]\d+\.\d pt \| \[/m);
+  for (const d of dirs) assert.ok(md.includes(`runs/${d}`), `report.md lists ${d}`);
+
+  // report.html in headless Chromium: every chart drawn by Chart.js, and a screenshot.
+  const html = join(ablationDir, 'report.html');
+  const page = readFileSync(html, 'utf8');
+  assert.ok(!/<script[^>]+src=/.test(page), 'report.html loads no external script');
+  assert.match(page, /Chart\.js v4/);
+  assert.ok(
+    existsSync(CHROMIUM),
+    `Chromium is required to check report.html but ${CHROMIUM} does not exist: install it with ` +
+      '`apt-get install -y chromium` (.ci/run does), or set CHROMIUM to its path',
+  );
+  const profile = mkdtempSync(join(tmpdir(), 'mmrl-chromium-'));
+  const chromium = (...args: string[]) =>
+    spawnSync(
+      CHROMIUM,
+      ['--headless', '--no-sandbox', '--disable-gpu', `--user-data-dir=${profile}`, '--virtual-time-budget=5000', ...args, `file://${html}`],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+  const dom = chromium('--dump-dom');
+  assert.equal(dom.status, 0, dom.stderr);
+  assert.match(dom.stdout, /<body[^>]*data-charts-rendered="true"/, 'Chart.js did not finish drawing every chart');
+  assert.doesNotMatch(dom.stdout, /data-charts-error=/);
+  const canvases = dom.stdout.match(/<canvas[^>]*>/g) ?? [];
+  assert.equal(canvases.length, 5);
+  for (const c of canvases) assert.match(c, /data-rendered="true"/);
+  const png = join(dir, 'report.png');
+  const shot = chromium(`--screenshot=${png}`, '--window-size=1200,1600');
+  assert.equal(shot.status, 0, shot.stderr);
+  assert.ok(existsSync(png), 'no screenshot written');
+  assert.deepEqual([...readFileSync(png).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'not a PNG');
+  assert.ok(statSync(png).size > 20_000, `screenshot of ${statSync(png).size} bytes`);
+  rmSync(profile, { recursive: true, force: true });
+
+  // 2. The same command again: everything is finished, nothing runs.
+  const again = mmrl(['ablate', join(dir, 'tiny-ablation.yaml'), '--jobs', '2', '--out', out]);
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal((again.stderr.match(/ skip /g) ?? []).length, 4, again.stderr);
+  assert.doesNotMatch(again.stderr, /ablate: start/);
+  dirs.forEach((d, k) => assert.equal(readJson(join(runsDir, d, 'run.json')).startedAt, records[k].startedAt, `${d} ran again`));
+  assert.deepEqual(readJson(join(ablationDir, 'report.json')).summary, { runs: 4, completed: 4, failed: 0, skipped: 4 });
+
+  // 3. An interrupted run (training checkpoint, no summary.json) continues from its checkpoint.
+  rmSync(join(runsDir, dirs[3]!, 'summary.json'));
+  const resumed = mmrl(['ablate', join(dir, 'tiny-ablation.yaml'), '--out', out]);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  const record = readJson(join(runsDir, dirs[3]!, 'run.json'));
+  assert.equal(record.resumed, true);
+  assert.ok(record.command.includes('--resume'));
+  assert.ok(existsSync(join(runsDir, dirs[3]!, 'summary.json')));
+
+  // 4. A failing arm: reported with its stderr tail, the other runs unaffected, exit code 1.
+  const failing = mmrl(['ablate', join(dir, 'broken-ablation.yaml'), '--jobs', '2', '--out', out]);
+  assert.equal(failing.status, 1, failing.stdout + failing.stderr);
+  assert.match(failing.stderr, /2 of 6 runs failed/);
+  assert.match(failing.stderr, /Checkpoint not found: .*no-such-checkpoint/);
+  const brokenDirs = readdirSync(runsDir).filter((d) => d.startsWith('broken-'));
+  assert.equal(brokenDirs.length, 2);
+  for (const d of brokenDirs) {
+    assert.equal(readJson(join(runsDir, d, 'run.json')).status, 'failed');
+    const log = readFileSync(join(runsDir, d, 'error.log'), 'utf8');
+    assert.match(log, /exit code 1/);
+    assert.match(log, /last \d+ lines of stderr/);
+    assert.match(log, /Checkpoint not found/);
+  }
+  const after = readJson(join(ablationDir, 'report.json'));
+  assert.deepEqual(after.summary, { runs: 6, completed: 4, failed: 2, skipped: 4 });
+  const brokenArm = after.arms.find((a: { label: string }) => a.label === 'broken');
+  assert.deepEqual(brokenArm.runs, { total: 2, completed: 0, failed: 2 });
+  assert.equal(brokenArm.heldOut.n, 0);
+  const failedMd = readFileSync(join(ablationDir, 'report.md'), 'utf8');
+  assert.match(failedMd, /## Failed runs/);
+  for (const d of brokenDirs) assert.ok(failedMd.includes(relative(ablationDir, join(runsDir, d, 'error.log'))));
+  assert.match(failedMd, /^\| broken \| broken \| 0\/2 \(2 failed\) \|/m);
+  rmSync(dir, { recursive: true, force: true });
+});
