@@ -2,10 +2,13 @@
 import { Command, Option } from 'commander';
 import { MmrlConfigError, BACKENDS } from '@mmrl/core';
 import { runTraining } from './commands/train.js';
+import { runExpertGenerate } from './commands/expert-generate.js';
 import { runEval } from './commands/eval.js';
 import { runValidate } from './commands/validate.js';
 import { runPlugins } from './commands/plugins.js';
 import { runSchema } from './commands/schema.js';
+import { runAblate } from './commands/ablate.js';
+import { runInitPlugin } from './commands/init-plugin.js';
 import { collect } from './registry.js';
 
 const program = new Command();
@@ -55,6 +58,33 @@ withRunOptions(program.command('eval').description('held-out greedy pass@1 on te
   .option('--samples <n>', 'samples per prompt for pass@k (overrides eval.samples; 0 = greedy only)')
   .action((config: string, opts) => runEval(config, opts));
 
+withPluginOption(
+  program
+    .command('expert-generate')
+    .description("write pre-generated expert trajectories (JSONL) for the config's RL prompt pool, for the TGRL `expert` source"),
+)
+  .argument('<config>', 'config file (YAML or JSON)')
+  .requiredOption('--out <file>', 'the JSONL file to write (atomically)')
+  .option('--checkpoint <dir>', "expert vlm checkpoint (default: the config's expert source checkpoint)")
+  .option('--samples <n>', "trajectories per prompt (default: the expert source's samples)")
+  .option('--temperature <t>', "sampling temperature; logprobs are recorded at it (default: the expert source's)")
+  .option('--seed <n>', 'run seed (selects the prompt pool)')
+  .option('--backend <name>', 'tensor backend')
+  .option('--quiet', 'no progress lines')
+  .action((config: string, opts) => runExpertGenerate(config, opts));
+
+withPluginOption(
+  program
+    .command('ablate')
+    .description('run an ablation (factors × levels × seeds of mmrl train runs) and report accuracy with t-intervals'),
+)
+  .argument('<spec>', 'ablation spec (YAML or JSON): base, factors, seeds, baseline (docs/ablations.md)')
+  .option('--jobs <n>', 'runs at once', '1')
+  .option('--out <dir>', 'parent of the ablation directory <out>/<name>/', 'runs')
+  .option('--no-resume', 'run every run anew (default: finished runs are skipped, interrupted ones resume)')
+  .option('--dry-run', 'expand and validate the spec, list the runs, run nothing')
+  .action((spec: string, opts) => runAblate(spec, opts));
+
 withPluginOption(program.command('validate').description('check a config (schema, strategy names, requires) without running it'))
   .argument('<config>', 'config file (YAML or JSON)')
   .action((config: string, opts) => runValidate(config, opts));
@@ -69,6 +99,15 @@ withPluginOption(
 )
   .option('--out <file>', 'write it to this file (atomically) instead of stdout')
   .action((opts) => runSchema(opts));
+
+program
+  .command('init-plugin')
+  .description('scaffold a third-party plugin package (token weighter example, StrategyTester test, tsup build)')
+  .argument('<name>', 'npm package name, e.g. mmrl-plugin-acme')
+  .option('--dir <path>', 'target directory (default: ./<name without scope>); must not exist or be empty')
+  .option('--namespace <ns>', 'namespace of the strategy ids (default: the name without scope and mmrl-plugin- prefix)')
+  .option('--core <path>', 'a local @mmrl/core package directory to depend on (file: link) instead of the npm release')
+  .action((name: string, opts) => runInitPlugin(name, opts));
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof MmrlConfigError) {

@@ -18,7 +18,14 @@ const tester = new StrategyTester();
 const id = (s: StrategyDefinition<any, any>) => `${s.kind}/${s.name}`;
 
 /** Strategies that resolve a task, policy or run config from the run container cannot be built here. */
-const needsRun = new Set(['task/fashion-shelf', 'policy/vlm', 'trajectory-source/on-policy', 'advantage-estimator/durian']);
+const needsRun = new Set([
+  'task/fashion-shelf',
+  'policy/vlm',
+  'trajectory-source/on-policy',
+  'trajectory-source/expert',
+  'trajectory-source/ivr-rectification',
+  'advantage-estimator/durian',
+]);
 
 /** Defaults documented in METHODS.md, checked on top of the schema's own. */
 const documentedDefaults: Record<string, Record<string, unknown>> = {

@@ -7,7 +7,7 @@ import type { Prompt } from '@mmrl/core';
 import { EXPERT_FILE_FORMAT, promptKey, readExpertFile, writeExpertFile } from '../../src/sources/expert-file.js';
 
 const vocabulary = ['<pad>', '<bos>', '<eos>', 'a', 'b'];
-const header = { format: EXPERT_FILE_FORMAT, version: 1, vocabulary, temperature: 1, topP: 1, source: 'test' };
+const header = { format: EXPERT_FILE_FORMAT as typeof EXPERT_FILE_FORMAT, version: 1, vocabulary, temperature: 1, topP: 1, source: 'test' };
 const dir = mkdtempSync(join(tmpdir(), 'mmrl-expert-file-'));
 
 function file(lines: unknown[]): string {
