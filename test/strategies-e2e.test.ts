@@ -200,3 +200,15 @@ test('a combination whose requires nothing provides is refused before training, 
     /"ivr-shaping" .* requires "rectifiedTrajectories"/,
   );
 });
+
+test('mmrl eval --extrapolate-base: Δlog p test-time extrapolation reported beside the plain pass@1', () => {
+  const r = mmrl(['eval', join(ROOT, 'test/fixtures/tiny.yaml'), '--out', tmp, '--name', 'extrapolate', '--json', '--extrapolate-base', expertDir, '--extrapolate-alpha', '0.1', '--extrapolate-tau', '100']);
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  assert.equal(out.extrapolated.prompts, out.prompts);
+  assert.equal(out.extrapolated.alpha, 0.1);
+  assert.equal(out.extrapolated.extrapolatedFraction, 1); // τ = 100: every position
+  const bad = mmrl(['eval', join(ROOT, 'test/fixtures/tiny.yaml'), '--out', tmp, '--name', 'x', '--extrapolate-base', expertDir, '--extrapolate-top-k', '0']);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--extrapolate-top-k: invalid value "0"/);
+});

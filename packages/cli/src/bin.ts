@@ -56,6 +56,10 @@ withRunOptions(program.command('eval').description('held-out greedy pass@1 on te
   .argument('<config>', 'config file (YAML or JSON)')
   .option('--json', 'print the result as JSON')
   .option('--samples <n>', 'samples per prompt for pass@k (overrides eval.samples; 0 = greedy only)')
+  .option('--extrapolate-base <dir>', 'Δlog p test-time extrapolation: also evaluate decoding extrapolated away from this base checkpoint')
+  .option('--extrapolate-alpha <a>', 'extrapolation strength a: logits (1 + a)·ℓRL − a·ℓbase (default 0.05)')
+  .option('--extrapolate-tau <t>', 'extrapolate where ℓRL(o) − ℓbase(o) ≤ τ, o the base arg-max (default −0.3)')
+  .option('--extrapolate-top-k <k>', "candidates: the base model's top-k tokens (default 50)")
   .action((config: string, opts) => runEval(config, opts));
 
 withPluginOption(

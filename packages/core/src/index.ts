@@ -66,3 +66,4 @@ export * from './model/checkpoint-io.js';
 export * from './model/vlm-model.js';
 export * from './model/vlm-checkpoint.js';
 export * from './model/generate.js';
+export * from './model/extrapolate.js';

@@ -22,6 +22,7 @@ import { ivrShapingWeighter } from './weighting/ivr-shaping.js';
 export * from './tasks/idx.js';
 export * from './tasks/fashion-shelf.js';
 export * from './policies/vlm.js';
+export * from './policies/extrapolated.js';
 export * from './rewards/answer-grading.js';
 export * from './rewards/boxed-accuracy.js';
 export * from './sources/on-policy.js';
