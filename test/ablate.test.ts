@@ -125,7 +125,13 @@ test('spec errors name the spec file, the JSON pointer of the bad factor level a
 test('the example ablation specs expand to validated runs (≥ 5 seeds, 50 RL steps) with absolute paths', async () => {
   const dir = join(ROOT, 'examples/ablations');
   const specs = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
-  assert.deepEqual(specs.sort(), ['ivr-rectified.yaml', 'tgrl-beta.yaml', 'tgrl-components.yaml', 'vgpo-compensation.yaml']);
+  assert.deepEqual(specs.sort(), [
+    'ivr-rectified.yaml',
+    'tgrl-beta.yaml',
+    'tgrl-components.yaml',
+    'vgpo-compensation.yaml',
+    'vgpo-intra-inter.yaml',
+  ]);
   for (const f of specs) {
     const plan = await expandAblation(await loadAblationSpec(join(dir, f)));
     assert.ok(plan.spec.seeds.length >= 5, `${f}: ${plan.spec.seeds.length} seeds`);
