@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+/**
+ * `npm run bundle [-- --out <dir>]`: the `mmrl` CLI as one ESM file for machines without node_modules (the GPU device
+ * machine, ../shared/GPU.md "Recipe"): everything bundled except `webgpu` (Dawn's native module, installed beside it)
+ * and the optional tfjs-node backends; a banner defines `require`, `__filename` and `__dirname` (tfjs's node build calls
+ * `require('util')`, and the wasm backend finds its `.wasm` files through `__dirname`, copied next to the bundle).
+ * Writes `<out>/mmrl.mjs` and `<out>/tfjs-backend-wasm*.wasm` (default out: `.gpu`).
+ *   node .gpu/mmrl.mjs train examples/configs/demo.yaml --backend webgpu
+ */
+import { build } from 'esbuild';
+import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const i = process.argv.indexOf('--out');
+const out = resolve(root, i >= 0 ? process.argv[i + 1] : '.gpu');
+mkdirSync(out, { recursive: true });
+await build({
+  entryPoints: [join(root, 'packages/cli/src/bin.ts')],
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  outfile: join(out, 'mmrl.mjs'),
+  external: ['webgpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
+  tsconfig: join(root, 'tsconfig.base.json'),
+  minify: true,
+  logLevel: 'warning',
+  banner: {
+    js: [
+      "import { createRequire as __mmrlRequire } from 'node:module';",
+      "import { fileURLToPath as __mmrlPath } from 'node:url';",
+      "import { dirname as __mmrlDir } from 'node:path';",
+      'const require = __mmrlRequire(import.meta.url);',
+      'const __filename = __mmrlPath(import.meta.url);',
+      'const __dirname = __mmrlDir(__filename);',
+    ].join(' '),
+  },
+});
+const wasmDir = join(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+const wasm = readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'));
+for (const f of wasm) copyFileSync(join(wasmDir, f), join(out, f));
+console.log(`bundle: ${join(out, 'mmrl.mjs')} (+ ${wasm.join(', ')})`);
