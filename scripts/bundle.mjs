@@ -27,6 +27,8 @@ await build({
   external: ['webgpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
   tsconfig: join(root, 'tsconfig.base.json'),
   minify: true,
+  // Resolve from the link's location: a package linked in from elsewhere (e.g. the webgpu backend) shares our tfjs-core.
+  preserveSymlinks: true,
   logLevel: 'warning',
   banner: {
     js: [

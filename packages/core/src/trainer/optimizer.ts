@@ -67,7 +67,7 @@ export class GradientAccumulator {
   /** Reads the summed loss, metrics and the global gradient norm (async reads only: webgpu-safe). */
   async read(): Promise<{ loss: number; gradNorm: number; metrics: Record<string, number> }> {
     const present = this.grads.filter((g): g is tf.Tensor => g !== null);
-    const norm = tf.tidy(() => (present.length ? tf.sqrt(tf.addN(present.map((g) => tf.sum(tf.square(g))))) : tf.scalar(0)));
+    const norm = tf.tidy(() => (present.length ? tf.sqrt(sumTensors(present.map((g) => tf.sum(tf.square(g))))) : tf.scalar(0)));
     const names = Object.keys(this.metricSums);
     const [lossValue, normValue, ...metricValues] = await Promise.all([
       this.lossSum ? this.lossSum.data() : Promise.resolve(Float32Array.of(NaN)),
@@ -185,3 +185,24 @@ export class ResumableAdamOptimizer extends tf.AdamOptimizer {
 export function createAdam(learningRate: number, beta1 = 0.9, beta2 = 0.999): ResumableAdamOptimizer {
   return new ResumableAdamOptimizer(learningRate, beta1, beta2);
 }
+
+/**
+ * Σ of same-shape tensors as a tree of `tf.addN` over at most 4 inputs each: one `addN` over many tensors binds one
+ * storage buffer per input, and WebGPU allows 8 per shader stage by default (tfjs webgpu then fails validation and
+ * the sum silently misses terms; seen on the H100 with the 74 variables of the student policy). Call inside `tf.tidy`.
+ * @throws Error on an empty list.
+ */
+export function sumTensors<T extends tf.Tensor>(tensors: readonly T[], fanIn = 4, addN: typeof tf.addN = tf.addN): T {
+  if (tensors.length === 0) throw new Error('sumTensors: empty list');
+  let level: tf.Tensor[] = [...tensors];
+  while (level.length > 1) {
+    const next: tf.Tensor[] = [];
+    for (let i = 0; i < level.length; i += fanIn) {
+      const part = level.slice(i, i + fanIn);
+      next.push(part.length === 1 ? part[0]! : addN(part));
+    }
+    level = next;
+  }
+  return level[0] as T;
+}
+

@@ -20,7 +20,7 @@ import {
 } from '../tokens.js';
 import { Rng, deriveSeed } from '../util/rng.js';
 import type { MetricsRow, MetricsWriter, ProgressListener } from './metrics.js';
-import { GradientAccumulator, createAdam } from './optimizer.js';
+import { GradientAccumulator, createAdam, sumTensors } from './optimizer.js';
 import { DYNAMIC_SAMPLING_DEFAULTS, groupByPrompt, sampleGroups } from './dynamic-sampling.js';
 import { accumulateMiniBatch, type UpdateBatch } from './micro-batch.js';
 import { loadRlCheckpoint, saveRlCheckpoint } from './resume.js';
@@ -416,7 +416,7 @@ export class RlTrainer {
         `the policy objective "${this.config.trainer.objective.name}" does not apply ratio overrides, which the token weighters of this run return (TGRL, IVR-R1): use ppo-clip or fipo`,
       );
     }
-    const claimed = tf.tidy(() => tf.max(tf.addN(overrides.map((o) => o.tokens))));
+    const claimed = tf.tidy(() => tf.max(sumTensors(overrides.map((o) => o.tokens))));
     const most = (await claimed.data())[0]!;
     claimed.dispose();
     if (most > 1) throw new Error('two token weighters return ratio overrides for the same token; at most one may apply');
