@@ -17,6 +17,46 @@ function installed(specifier: string): boolean {
   }
 }
 
+/** Loads a module by specifier (injectable for tests). */
+export type ModuleImporter = (specifier: string) => Promise<unknown>;
+
+/** Literal specifiers, so that bundlers (npm run bundle) include the webgpu backend and leave `webgpu` external. */
+const importWebGpuModule: ModuleImporter = (specifier) => {
+  if (specifier === 'webgpu') return import('webgpu' as string);
+  if (specifier === '@tensorflow/tfjs-backend-webgpu') return import('@tensorflow/tfjs-backend-webgpu' as string);
+  return import(specifier);
+};
+
+/**
+ * Prepares tfjs's WebGPU backend on Dawn (GPU.md "What works"): imports the npm package `webgpu`, installs its
+ * globals and `navigator.gpu` on `globalThis`, and only then evaluates `@tensorflow/tfjs-backend-webgpu`, which
+ * registers the backend only if `navigator.gpu` exists when it loads. Does not select the backend.
+ * @param importer how modules are loaded (default: dynamic `import`).
+ * @param adapterToggles Dawn toggles for `create` (e.g. `['enable-dawn-features=allow_unsafe_apis']`).
+ * @throws Error naming the missing package when `webgpu` or `@tensorflow/tfjs-backend-webgpu` cannot be loaded.
+ */
+export async function setUpWebGpu(
+  importer: ModuleImporter = importWebGpuModule,
+  adapterToggles: string[] = [],
+): Promise<void> {
+  let dawn: { create: (toggles: string[]) => unknown; globals: object };
+  try {
+    dawn = (await importer('webgpu')) as typeof dawn;
+  } catch (e) {
+    throw new Error(`runtime.backend "webgpu" needs the package "webgpu" (Dawn): ${(e as Error).message}`);
+  }
+  if (typeof dawn?.create !== 'function' || typeof dawn.globals !== 'object') {
+    throw new Error('runtime.backend "webgpu": the package "webgpu" does not export create() and globals');
+  }
+  Object.assign(globalThis, dawn.globals);
+  (globalThis as { navigator?: unknown }).navigator = { gpu: dawn.create(adapterToggles) };
+  try {
+    await importer('@tensorflow/tfjs-backend-webgpu');
+  } catch (e) {
+    throw new Error(`runtime.backend "webgpu" needs "@tensorflow/tfjs-backend-webgpu": ${(e as Error).message}`);
+  }
+}
+
 async function prepare(name: Exclude<BackendName, 'auto'>): Promise<string> {
   switch (name) {
     case 'wasm':
@@ -24,23 +64,9 @@ async function prepare(name: Exclude<BackendName, 'auto'>): Promise<string> {
       return 'wasm';
     case 'cpu':
       return 'cpu';
-    case 'webgpu': {
-      // The WebGPU globals must exist before the backend module is evaluated (GPU.md).
-      let dawn: { create: (o: string[]) => unknown; globals: object };
-      try {
-        dawn = (await import('webgpu' as string)) as typeof dawn;
-      } catch (e) {
-        throw new Error(`runtime.backend "webgpu" needs the package "webgpu" (Dawn): ${(e as Error).message}`);
-      }
-      Object.assign(globalThis, dawn.globals);
-      (globalThis as { navigator?: unknown }).navigator = { gpu: dawn.create([]) };
-      try {
-        await import('@tensorflow/tfjs-backend-webgpu' as string);
-      } catch (e) {
-        throw new Error(`runtime.backend "webgpu" needs "@tensorflow/tfjs-backend-webgpu": ${(e as Error).message}`);
-      }
+    case 'webgpu':
+      await setUpWebGpu();
       return 'webgpu';
-    }
     case 'tensorflow': {
       for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
         if (installed(pkg)) {
