@@ -3,6 +3,7 @@ import type { GenerateRequest, GenerateResult } from '../contracts/policy.js';
 import { Rng } from '../util/rng.js';
 import type { KvCache } from './kv-cache.js';
 import { logSoftmaxRow, sampleToken } from './sampler.js';
+import { packPrompts } from './generate.js';
 import type { VlmModel } from './vlm-model.js';
 
 /** Options of Δlog p test-time extrapolation (METHODS.md §3.4, official `extrapolate.py`). */
@@ -67,23 +68,9 @@ export async function generateExtrapolated(
   const np = request.promptTokens.length;
   const g = request.samplesPerPrompt;
   if (np === 0) return { tokens: [], logprobs: [], finished: [], extrapolatedFraction: 0 };
-  const lengths = request.promptTokens.map((p) => p.length);
-  const lp = Math.max(1, ...lengths);
-  const longest = Math.max(...lengths) + request.maxNewTokens - 1;
-  if (longest > Math.min(a.maxPositions, b.maxPositions)) {
-    throw new Error(`extrapolation: prompt + maxNewTokens need ${longest} text positions, beyond a model's maxPositions`);
-  }
-  const images = new Float32Array(np * h * w);
-  const prompt = new Int32Array(np * lp).fill(padId);
-  const mask = new Float32Array(np * lp);
-  request.images.forEach((img, i) => images.set(img, i * h * w));
-  request.promptTokens.forEach((p, i) => {
-    const off = lp - p.length;
-    p.forEach((tok, j) => {
-      prompt[i * lp + off + j] = tok;
-      mask[i * lp + off + j] = 1;
-    });
-  });
+  if (request.images.length !== np) throw new Error(`extrapolation: ${request.images.length} images for ${np} prompts`);
+  const maxPositions = Math.min(a.maxPositions, b.maxPositions);
+  const { promptLengths: lengths, lp, images, prompt, mask } = packPrompts(request, { imageShape: a.imageShape, maxPositions }, padId, 'extrapolation');
   const n = np * g;
   const rng = new Rng(request.seed);
   const tokens: number[][] = Array.from({ length: n }, () => []);

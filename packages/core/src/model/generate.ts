@@ -5,6 +5,52 @@ import type { KvCache } from './kv-cache.js';
 import { sampleToken } from './sampler.js';
 import type { VlmModel } from './vlm-model.js';
 
+/** The prompts of a request packed for `VlmModel.prefill`: images `[P, H, W]`, prompt ids and mask `[P, Lp]`. */
+export interface PackedPrompts {
+  promptLengths: number[];
+  /** Lp: the longest prompt (≥ 1); prompts are left-padded to it. */
+  lp: number;
+  images: Float32Array;
+  prompt: Int32Array;
+  mask: Float32Array;
+}
+
+/**
+ * Packs a request's images and left-padded prompts for prefill.
+ * @param who prefix of the error messages (`generate`, `extrapolation`).
+ * @throws Error when an image has the wrong size or prompt + maxNewTokens exceeds the model's maxPositions.
+ */
+export function packPrompts(
+  request: Pick<GenerateRequest, 'images' | 'promptTokens' | 'maxNewTokens'>,
+  arch: Pick<VlmModel['architecture'], 'imageShape' | 'maxPositions'>,
+  padId: number,
+  who: string,
+): PackedPrompts {
+  const [h, w] = arch.imageShape;
+  const np = request.promptTokens.length;
+  const promptLengths = request.promptTokens.map((p) => p.length);
+  const lp = Math.max(1, ...promptLengths);
+  const longest = Math.max(...promptLengths) + request.maxNewTokens - 1;
+  if (longest > arch.maxPositions) {
+    throw new Error(`${who}: prompt + maxNewTokens need ${longest} text positions, the model has maxPositions ${arch.maxPositions}`);
+  }
+  const images = new Float32Array(np * h * w);
+  const prompt = new Int32Array(np * lp).fill(padId);
+  const mask = new Float32Array(np * lp);
+  request.images.forEach((img, i) => {
+    if (img.length !== h * w) throw new Error(`${who}: image ${i} has ${img.length} pixels, expected ${h}×${w}`);
+    images.set(img, i * h * w);
+  });
+  request.promptTokens.forEach((p, i) => {
+    const off = lp - p.length;
+    p.forEach((tok, j) => {
+      prompt[i * lp + off + j] = tok;
+      mask[i * lp + off + j] = 1;
+    });
+  });
+  return { promptLengths, lp, images, prompt, mask };
+}
+
 /**
  * Batched autoregressive decoding with a KV cache.
  *
@@ -28,27 +74,7 @@ export async function generateWithCache(model: VlmModel, request: GenerateReques
   if (!Number.isInteger(request.maxNewTokens) || request.maxNewTokens < 1) {
     throw new Error(`generate: maxNewTokens must be a positive integer, got ${request.maxNewTokens}`);
   }
-  const promptLengths = request.promptTokens.map((p) => p.length);
-  const lp = Math.max(1, ...promptLengths);
-  const longest = Math.max(...promptLengths) + request.maxNewTokens - 1;
-  if (longest > arch.maxPositions) {
-    throw new Error(`generate: prompt + maxNewTokens need ${longest} text positions, the model has maxPositions ${arch.maxPositions}`);
-  }
-  const images = new Float32Array(np * h * w);
-  const prompt = new Int32Array(np * lp).fill(padId);
-  const mask = new Float32Array(np * lp);
-  request.images.forEach((img, i) => {
-    if (img.length !== h * w) throw new Error(`generate: image ${i} has ${img.length} pixels, expected ${h}×${w}`);
-    images.set(img, i * h * w);
-  });
-  request.promptTokens.forEach((p, i) => {
-    const off = lp - p.length;
-    p.forEach((tok, j) => {
-      prompt[i * lp + off + j] = tok;
-      mask[i * lp + off + j] = 1;
-    });
-  });
-
+  const { promptLengths, lp, images, prompt, mask } = packPrompts(request, arch, padId, 'generate');
   const n = np * g;
   const rng = new Rng(request.seed);
   const tokens: number[][] = Array.from({ length: n }, () => []);

@@ -16,6 +16,7 @@ import {
   type Trajectory,
   type TrajectorySource,
 } from '@mmrl/core';
+import { OnPolicyTrajectorySource } from './on-policy.js';
 
 export const IvrRectificationOptions = Type.Object(
   {
@@ -99,31 +100,10 @@ export class IvrRectificationSource implements TrajectorySource {
   async collect(prompts: readonly Prompt[], ctx: CollectContext): Promise<Trajectory[]> {
     const { policy } = ctx;
     const tok = policy.tokenizer;
-    const tc = this.config.trainer;
     const g = this.options.samples;
     const promptTokens = prompts.map((p) => encodePrompt(tok, p));
-    const result = await policy.generate({
-      images: prompts.map((p) => p.image),
-      promptTokens,
-      samplesPerPrompt: g,
-      maxNewTokens: tc.maxResponseTokens,
-      temperature: tc.temperature,
-      topP: tc.topP,
-      greedy: false,
-      seed: ctx.seed,
-    });
-    const onPolicy: Trajectory[] = result.tokens.map((tokens, row) => {
-      const p = Math.floor(row / g);
-      return {
-        prompt: prompts[p]!,
-        promptTokens: promptTokens[p]!,
-        responseTokens: tokens,
-        behaviourLogprobs: result.logprobs[row]!,
-        source: 'on' as const,
-        finished: result.finished[row]!,
-        text: tok.decode(tokens),
-      };
-    });
+    // G on-policy samples, exactly as the `on-policy` source draws them.
+    const onPolicy = await new OnPolicyTrajectorySource(g, this.config).collect(prompts, ctx);
     // Screen (Eq. 3.4) and choose K flagged rollouts per group (I-2: seeded uniform choice).
     const rng = new Rng(deriveSeed(ctx.seed, 'ivr-choice'));
     let pending: Pending[] = [];
