@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { mmrl, ROOT } from './helpers.js';
+import { mmrl, ROOT, tinyPluginConfig } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mmrl-init-plugin-'));
 const pkgDir = join(dir, 'mmrl-plugin-acme');
@@ -103,25 +103,12 @@ test('mmrl init-plugin scaffolds a package that builds, passes its tests and tra
   const config = join(dir, 'configs', 'acme.json');
   writeFileSync(
     config,
-    JSON.stringify({
-      plugins: ['../mmrl-plugin-acme'],
-      seed: 7,
-      runtime: { backend: 'wasm' },
-      task: { name: 'fashion-shelf', options: { slots: 2 } },
-      policy: { name: 'vlm', options: { dModel: 16, layers: 1, heads: 2, ffnDim: 32 } },
-      reward: { name: 'boxed-accuracy' },
-      trainer: {
-        steps: 2,
-        promptsPerStep: 2,
-        trainPrompts: 8,
-        maxResponseTokens: 12,
-        sources: [{ name: 'on-policy', options: { samples: 2 } }],
-        advantage: { name: 'grpo' },
+    JSON.stringify(
+      tinyPluginConfig({
+        plugins: ['../mmrl-plugin-acme'],
         weighters: [{ name: 'acme/surprise-boost', options: { threshold: 0.6 } }],
-        objective: { name: 'ppo-clip' },
-      },
-      eval: { prompts: 2 },
-    }),
+      }),
+    ),
   );
   const out = join(dir, 'runs');
   const train = mmrl(['train', config, '--out', out, '--name', 'run', '--quiet']);

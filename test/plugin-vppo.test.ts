@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mmrl, ROOT } from './helpers.js';
+import { mmrl, ROOT, tinyPluginConfig } from './helpers.js';
 
 const PACKAGE = join(ROOT, 'examples/plugin-vppo');
 const dir = mkdtempSync(join(tmpdir(), 'mmrl-vppo-'));
@@ -31,25 +31,15 @@ test('mmrl train runs 2 steps with vppo/vppo from the package directory', () => 
   const config = join(dir, 'vppo.json');
   writeFileSync(
     config,
-    JSON.stringify({
-      plugins: [PACKAGE],
-      seed: 3,
-      runtime: { backend: 'wasm' },
-      task: { name: 'fashion-shelf', options: { slots: 2 } },
-      policy: { name: 'vlm', options: { dModel: 16, layers: 1, heads: 2, ffnDim: 32 } },
-      reward: { name: 'boxed-accuracy' },
-      trainer: {
-        steps: 2,
-        promptsPerStep: 2,
-        trainPrompts: 8,
-        maxResponseTokens: 12,
-        sources: [{ name: 'on-policy', options: { samples: 3 } }],
-        advantage: { name: 'grpo' },
+    JSON.stringify(
+      tinyPluginConfig({
+        plugins: [PACKAGE],
+        seed: 3,
+        samples: 3,
         weighters: [{ name: 'vppo/vppo' }],
-        objective: { name: 'ppo-clip', options: { aggregation: 'token-mean' } },
-      },
-      eval: { prompts: 2 },
-    }),
+        objectiveOptions: { aggregation: 'token-mean' },
+      }),
+    ),
   );
   const r = mmrl(['train', config, '--out', join(dir, 'runs'), '--name', 'run', '--quiet']);
   assert.equal(r.status, 0, r.stderr);

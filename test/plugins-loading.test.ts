@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Ajv } from 'ajv';
-import { mmrl, ROOT } from './helpers.js';
+import { mmrl, ROOT, tinyPluginConfig } from './helpers.js';
 
 // Plugin modules live in a temp directory, where no package resolves: they are plain objects with hand-written JSON
 // schemas, exactly what a third-party package's default export is at run time.
@@ -58,25 +58,7 @@ const brokenSchema = write(
 
 /** tiny.yaml's settings for a 1-step RL run, with the plugin's weighter; `plugins` as given. */
 function config(plugins: string[] | undefined, weighters = [{ name: 'acme/noop', options: { beta: 0.25 } }]) {
-  return {
-    ...(plugins ? { plugins } : {}),
-    seed: 7,
-    runtime: { backend: 'wasm' },
-    task: { name: 'fashion-shelf', options: { slots: 2 } },
-    policy: { name: 'vlm', options: { dModel: 16, layers: 1, heads: 2, ffnDim: 32 } },
-    reward: { name: 'boxed-accuracy' },
-    trainer: {
-      steps: 1,
-      promptsPerStep: 2,
-      trainPrompts: 8,
-      maxResponseTokens: 12,
-      sources: [{ name: 'on-policy', options: { samples: 2 } }],
-      advantage: { name: 'grpo' },
-      weighters,
-      objective: { name: 'ppo-clip' },
-    },
-    eval: { prompts: 2 },
-  };
+  return tinyPluginConfig({ ...(plugins ? { plugins } : {}), weighters, steps: 1 });
 }
 
 // The config sits one directory below the plugin: its `plugins` entries resolve against the config's directory,

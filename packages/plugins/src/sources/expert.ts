@@ -17,6 +17,7 @@ import {
   type TrajectorySource,
 } from '@mmrl/core';
 import { VlmPolicy } from '../policies/vlm.js';
+import { trajectoriesFromSamples } from './on-policy.js';
 import { promptKey, readExpertFile, type ExpertFile, type ExpertRecord } from './expert-file.js';
 
 export const ExpertSourceOptions = Type.Object(
@@ -99,18 +100,7 @@ export class ExpertTrajectorySource implements TrajectorySource {
         greedy: false,
         seed: ctx.seed,
       });
-      return result.tokens.map((tokens, row) => {
-        const p = Math.floor(row / n);
-        return {
-          prompt: prompts[p]!,
-          promptTokens: promptTokens[p]!,
-          responseTokens: tokens,
-          behaviourLogprobs: result.logprobs[row]!,
-          source: 'expert' as const,
-          finished: result.finished[row]!,
-          text: tok.decode(tokens),
-        };
-      });
+      return trajectoriesFromSamples(prompts, promptTokens, result, n, 'expert', tok);
     }
     const file = this.expert.file;
     const rng = new Rng(deriveSeed(ctx.seed, 'expert-file'));

@@ -3,6 +3,9 @@ import {
   defineStrategy,
   encodePrompt,
   type CollectContext,
+  type GenerateResult,
+  type Tokenizer,
+  type TrajectorySourceTag,
   type Prompt,
   type ResolvedConfig,
   type Trajectory,
@@ -42,19 +45,34 @@ export class OnPolicyTrajectorySource implements TrajectorySource {
       greedy: false,
       seed: ctx.seed,
     });
-    return result.tokens.map((tokens, row) => {
-      const p = Math.floor(row / this.samples);
-      return {
-        prompt: prompts[p]!,
-        promptTokens: promptTokens[p]!,
-        responseTokens: tokens,
-        behaviourLogprobs: result.logprobs[row]!,
-        source: 'on' as const,
-        finished: result.finished[row]!,
-        text: tok.decode(tokens),
-      };
-    });
+    return trajectoriesFromSamples(prompts, promptTokens, result, this.samples, 'on', tok);
   }
+}
+
+/**
+ * The trajectories of a prompt-major `generate` result (rows p·G … p·G+G−1 belong to prompt p): prompt tokens as fed,
+ * the sampled tokens and their logprobs as behaviour logprobs, the given source tag, decoded text.
+ */
+export function trajectoriesFromSamples(
+  prompts: readonly Prompt[],
+  promptTokens: readonly number[][],
+  result: GenerateResult,
+  samplesPerPrompt: number,
+  source: TrajectorySourceTag,
+  tokenizer: Tokenizer,
+): Trajectory[] {
+  return result.tokens.map((tokens, row) => {
+    const p = Math.floor(row / samplesPerPrompt);
+    return {
+      prompt: prompts[p]!,
+      promptTokens: promptTokens[p]!,
+      responseTokens: tokens,
+      behaviourLogprobs: result.logprobs[row]!,
+      source,
+      finished: result.finished[row]!,
+      text: tokenizer.decode(tokens),
+    };
+  });
 }
 
 export const onPolicySource = defineStrategy({
