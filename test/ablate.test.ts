@@ -243,7 +243,7 @@ test('mmrl ablate end to end: 2 arms × 2 seeds in parallel, resume, a failing a
 
   // The reports: statistics from the runs' summary.json, paired by seed.
   const report = readJson(join(ablationDir, 'report.json'));
-  assert.deepEqual(report.summary, { runs: 4, completed: 4, failed: 0, skipped: 0 });
+  assert.deepEqual(report.summary, { runs: 4, completed: 4, failed: 0, skipped: 0, reused: 0 });
   const accuracy = (arm: string, seed: number) =>
     readJson(join(runsDir, dirs.find((d) => d.startsWith(`${arm}-seed${seed}-`))!, 'summary.json')).afterRl.accuracy as number;
   const [narrow, wide] = report.arms;
@@ -307,7 +307,7 @@ test('mmrl ablate end to end: 2 arms × 2 seeds in parallel, resume, a failing a
   assert.equal((again.stderr.match(/ skip /g) ?? []).length, 4, again.stderr);
   assert.doesNotMatch(again.stderr, /ablate: start/);
   dirs.forEach((d, k) => assert.equal(readJson(join(runsDir, d, 'run.json')).startedAt, records[k].startedAt, `${d} ran again`));
-  assert.deepEqual(readJson(join(ablationDir, 'report.json')).summary, { runs: 4, completed: 4, failed: 0, skipped: 4 });
+  assert.deepEqual(readJson(join(ablationDir, 'report.json')).summary, { runs: 4, completed: 4, failed: 0, skipped: 4, reused: 0 });
 
   // 3. An interrupted run (training checkpoint, no summary.json) continues from its checkpoint.
   rmSync(join(runsDir, dirs[3]!, 'summary.json'));
@@ -333,7 +333,7 @@ test('mmrl ablate end to end: 2 arms × 2 seeds in parallel, resume, a failing a
     assert.match(log, /Checkpoint not found/);
   }
   const after = readJson(join(ablationDir, 'report.json'));
-  assert.deepEqual(after.summary, { runs: 6, completed: 4, failed: 2, skipped: 4 });
+  assert.deepEqual(after.summary, { runs: 6, completed: 4, failed: 2, skipped: 4, reused: 0 });
   const brokenArm = after.arms.find((a: { label: string }) => a.label === 'broken');
   assert.deepEqual(brokenArm.runs, { total: 2, completed: 0, failed: 2 });
   assert.equal(brokenArm.heldOut.n, 0);
@@ -341,5 +341,36 @@ test('mmrl ablate end to end: 2 arms × 2 seeds in parallel, resume, a failing a
   assert.match(failedMd, /## Failed runs/);
   for (const d of brokenDirs) assert.ok(failedMd.includes(relative(ablationDir, join(runsDir, d, 'error.log'))));
   assert.match(failedMd, /^\| broken \| broken \| 0\/2 \(2 failed\) \|/m);
+
+  // 5. Another ablation whose arms share configs with this one (other labels): --reuse copies those runs (same
+  // config hash) instead of training them again; only the new arm runs.
+  const other = tiny
+    .replace('name: tiny', 'name: other')
+    .replace('label: narrow', 'label: eps-0.2')
+    .replace('label: wide', 'label: eps-0.28')
+    .replace('seeds: [1, 2]', '      - label: eps-0.3\n        overrides: { /trainer/objective/options/clipHigh: 0.3 }\nseeds: [1]')
+    .replace('baseline: narrow', 'baseline: eps-0.2');
+  writeFileSync(join(dir, 'other-ablation.yaml'), other);
+  const dry = mmrl(['ablate', join(dir, 'other-ablation.yaml'), '--out', out, '--reuse', out, '--dry-run']);
+  assert.equal(dry.status, 0, dry.stderr);
+  assert.equal((dry.stdout.match(/reusable {2}eps-0\.2/g) ?? []).length, 2, dry.stdout);
+  assert.match(dry.stdout, /to run {4}eps-0\.3-seed1-/);
+  const reusing = mmrl(['ablate', join(dir, 'other-ablation.yaml'), '--out', out, '--reuse', out]);
+  assert.equal(reusing.status, 0, reusing.stdout + reusing.stderr);
+  assert.equal((reusing.stderr.match(/\(reused \//g) ?? []).length, 2, reusing.stderr);
+  assert.equal((reusing.stderr.match(/ablate: start /g) ?? []).length, 1, reusing.stderr);
+  const otherRuns = join(out, 'other', 'runs');
+  for (const [label, arm] of [['eps-0.2', 'narrow'], ['eps-0.28', 'wide']] as const) {
+    const copy = readdirSync(otherRuns).find((d) => d.startsWith(`${label}-seed1-`))!;
+    const source = dirs.find((d) => d.startsWith(`${arm}-seed1-`))!;
+    assert.equal(copy.slice(-10), source.slice(-10), 'same config, same hash');
+    assert.deepEqual(readJson(join(otherRuns, copy, 'summary.json')), readJson(join(runsDir, source, 'summary.json')));
+    const reusedRecord = readJson(join(otherRuns, copy, 'run.json'));
+    assert.equal(reusedRecord.arm, label);
+    assert.equal(reusedRecord.reusedFrom, join(runsDir, source));
+  }
+  const otherReport = readJson(join(out, 'other', 'report.json'));
+  assert.deepEqual(otherReport.summary, { runs: 3, completed: 3, failed: 0, skipped: 2, reused: 2 });
+  assert.match(readFileSync(join(out, 'other', 'report.md'), 'utf8'), /completed \(reused\)/);
   rmSync(dir, { recursive: true, force: true });
 });

@@ -86,6 +86,12 @@ withPluginOption(
   .option('--jobs <n>', 'runs at once', '1')
   .option('--out <dir>', 'parent of the ablation directory <out>/<name>/', 'runs')
   .option('--no-resume', 'run every run anew (default: finished runs are skipped, interrupted ones resume)')
+  .option(
+    '--reuse <dir>',
+    'copy finished runs with the same config hash from another ablation (its directory, or an --out directory) instead of re-running them; repeatable',
+    collect,
+    [] as string[],
+  )
   .option('--dry-run', 'expand and validate the spec, list the runs, run nothing')
   .action((spec: string, opts) => runAblate(spec, opts));
 

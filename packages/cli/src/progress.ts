@@ -95,6 +95,11 @@ export class AblationProgress {
     this.finish(name, 'skipped', 'already finished');
   }
 
+  /** A run was copied from an earlier ablation's finished run with the same config hash (`--reuse`). */
+  reused(name: string, from: string): void {
+    this.finish(name, 'skipped', `reused ${from}`);
+  }
+
   /** A run's process started. */
   started(name: string, steps: number): void {
     if (!this.multi) {

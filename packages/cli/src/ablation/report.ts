@@ -23,6 +23,8 @@ export interface RunReport {
   status: 'completed' | 'failed';
   /** This invocation skipped the run because it had finished before. */
   skipped: boolean;
+  /** Copied from an earlier ablation's finished run with the same config hash (`--reuse`): that run's directory. */
+  reusedFrom?: string;
   /** Held-out greedy accuracy after RL (summary.json `afterRl.accuracy`). */
   heldOutAccuracy: number | null;
   /** Held-out accuracy before RL (summary.json `beforeRl.accuracy`). */
@@ -89,7 +91,7 @@ export interface AblationReport {
   factors: { name: string; levels: string[] }[];
   arms: ArmReport[];
   runs: RunReport[];
-  summary: { runs: number; completed: number; failed: number; skipped: number };
+  summary: { runs: number; completed: number; failed: number; skipped: number; reused: number };
 }
 
 interface MetricsRowLike {
@@ -155,6 +157,7 @@ async function readRun(result: RunResult, ablationDir: string): Promise<RunData>
     dir: relative(ablationDir, dir),
     status: result.status === 'failed' ? 'failed' : 'completed',
     skipped: result.status === 'skipped',
+    ...(result.reusedFrom ? { reusedFrom: result.reusedFrom } : {}),
     heldOutAccuracy: null,
     beforeRlAccuracy: null,
     blindBaseline: null,
@@ -275,6 +278,7 @@ export async function buildReport(plan: AblationPlan, results: readonly RunResul
       completed: runs.filter((r) => r.status === 'completed').length,
       failed: runs.filter((r) => r.status === 'failed').length,
       skipped: runs.filter((r) => r.skipped).length,
+      reused: runs.filter((r) => r.reusedFrom !== undefined).length,
     },
   };
 }
@@ -284,6 +288,7 @@ const mdCell = (s: string) => s.replace(/\|/g, '\\|');
 /** A run's status for report.md. */
 function runStatus(r: RunReport): string {
   if (r.status === 'failed') return '**failed**';
+  if (r.reusedFrom) return 'completed (reused)';
   return r.skipped ? 'completed (earlier)' : 'completed';
 }
 
@@ -298,7 +303,8 @@ export function renderMarkdownReport(report: AblationReport): string {
     `Spec \`${report.spec}\`, base \`${report.base}\`, seeds ${report.seeds.join(', ')}, baseline arm \`${report.baseline}\`. ` +
       `${report.summary.completed} of ${report.summary.runs} runs completed` +
       `${report.summary.failed > 0 ? `, **${report.summary.failed} failed**` : ''}` +
-      `${report.summary.skipped > 0 ? ` (${report.summary.skipped} finished earlier and skipped)` : ''}.`,
+      `${report.summary.skipped > 0 ? ` (${report.summary.skipped} finished earlier and skipped)` : ''}` +
+      `${report.summary.reused > 0 ? `; ${report.summary.reused} were copied from finished runs of other ablations with the same config hash (\`--reuse\`)` : ''}.`,
     '',
     `Held-out accuracy: greedy pass@1 on test images after RL, mean over seeds with the ${level}% Student t-interval ` +
       `(mean ± t₀.₉₇₅,ₙ₋₁·s/√n). Δ: arm − baseline paired by seed, with the t-interval of the mean difference. ` +

@@ -49,8 +49,13 @@ export interface RunResult {
   run: PlannedRun;
   /** The run directory. */
   dir: string;
-  /** `skipped`: already finished by an earlier invocation (summary.json present). */
+  /**
+   * `skipped`: already finished by an earlier invocation (summary.json present), or, with `reusedFrom`, copied from
+   * an earlier ablation's finished run with the same config hash (`--reuse`).
+   */
   status: 'completed' | 'failed' | 'skipped';
+  /** The run directory a reused run was copied from. */
+  reusedFrom?: string;
   /** Wall-clock seconds of the run's process (from run.json for a skipped run, when recorded). */
   wallSeconds: number | null;
   /** For a failed run: a one-line reason; the details are in error.log. */
@@ -72,6 +77,11 @@ export interface RunnerOptions {
   /** Extra arguments for every run's `mmrl train` (e.g. `--plugin x`). */
   extraArgs: string[];
   progress: AblationProgress;
+  /**
+   * Takes over a finished run with the same config hash from an earlier ablation (`--reuse`), copying it into `dir`.
+   * @returns where it came from and its recorded wall time, or undefined when there is none to reuse.
+   */
+  reuse?: (run: PlannedRun, dir: string) => Promise<{ from: string; wallSeconds: number | null } | undefined>;
 }
 
 /** The directory of a run. */
@@ -148,6 +158,11 @@ async function executeRun(run: PlannedRun, dir: string, options: RunnerOptions, 
     const record = await readRunRecord(dir);
     progress.skipped(run.dirName);
     return { run, dir, status: 'skipped', wallSeconds: record?.wallSeconds ?? null };
+  }
+  const reused = await options.reuse?.(run, dir);
+  if (reused) {
+    progress.reused(run.dirName, reused.from);
+    return { run, dir, status: 'skipped', wallSeconds: reused.wallSeconds, reusedFrom: reused.from };
   }
   await mkdir(dir, { recursive: true });
   await rm(join(dir, RUN_FILES.error), { force: true });

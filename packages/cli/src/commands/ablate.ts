@@ -3,6 +3,7 @@ import { expandAblation } from '../ablation/expand.js';
 import { armTable } from '../ablation/format.js';
 import { buildReport, writeReports } from '../ablation/report.js';
 import { executeRuns, isFinished, runDirectory, type CliEntry } from '../ablation/runner.js';
+import { indexReusableRuns, reuseRun } from '../ablation/reuse.js';
 import { loadAblationSpec } from '../ablation/spec.js';
 import { AblationProgress } from '../progress.js';
 import type { PluginOptions } from '../registry.js';
@@ -17,6 +18,8 @@ export interface AblateOptions extends PluginOptions {
   resume?: boolean;
   /** Expand and validate only; list the runs and whether each has finished. */
   dryRun?: boolean;
+  /** Directories of earlier ablations whose finished runs with the same config hash are copied instead of re-run. */
+  reuse?: string[];
 }
 
 /** The command that started this process, to start `mmrl train` the same way (built bin, or from source via tsx). */
@@ -27,10 +30,12 @@ function currentCli(): CliEntry {
 }
 
 /**
- * `mmrl ablate <spec> [--jobs N] [--out DIR] [--no-resume] [--dry-run]`: expands the spec (arms = the cartesian
- * product of the factors' levels, × seeds), validates every run config, runs the unfinished runs as `mmrl train`
- * processes, `--jobs` at a time, in `<out>/<name>/runs/<arm>-seed<k>-<hash>/`, then writes report.md, report.json and
- * report.html into `<out>/<name>/`. Finished runs are skipped; a failed run does not stop the others, and sets exit
+ * `mmrl ablate <spec> [--jobs N] [--out DIR] [--no-resume] [--reuse DIR…] [--dry-run]`: expands the spec (arms =
+ * the cartesian product of the factors' levels, × seeds), validates every run config, runs the unfinished runs as
+ * `mmrl train` processes, `--jobs` at a time, in `<out>/<name>/runs/<arm>-seed<k>-<hash>/`, then writes report.md,
+ * report.json and report.html into `<out>/<name>/`. Finished runs are skipped; with `--reuse`, a run whose config hash
+ * (the whole validated config, seed included) matches a finished run of another ablation is copied from it instead
+ * of trained again (runs are deterministic on one backend). A failed run does not stop the others, and sets exit
  * code 1 at the end (after the report).
  */
 export async function runAblate(specPath: string, opts: AblateOptions): Promise<void> {
@@ -44,10 +49,12 @@ export async function runAblate(specPath: string, opts: AblateOptions): Promise<
     `mmrl ablate: ${spec.name}: ${plan.arms.length} arms × ${spec.seeds.length} seeds = ${plan.runs.length} runs ` +
       `(baseline ${spec.baseline}) in ${ablationDir}`,
   );
+  const reusable = await indexReusableRuns((opts.reuse ?? []).filter((d) => resolve(d) !== ablationDir && resolve(d) !== runsDir));
   if (opts.dryRun) {
     for (const run of plan.runs) {
       const finished = opts.resume !== false && (await isFinished(runDirectory(runsDir, run)));
-      console.log(`  ${finished ? 'finished' : 'to run  '}  ${run.dirName}`);
+      const source = reusable.get(run.hash);
+      console.log(`  ${finished ? 'finished' : source ? 'reusable' : 'to run  '}  ${run.dirName}${!finished && source ? ` ← ${source.dir}` : ''}`);
     }
     return;
   }
@@ -57,6 +64,11 @@ export async function runAblate(specPath: string, opts: AblateOptions): Promise<
     cli: currentCli(),
     extraArgs: (opts.plugin ?? []).flatMap((p) => ['--plugin', p]),
     progress: new AblationProgress(),
+    reuse: async (run, dir) => {
+      const source = reusable.get(run.hash);
+      if (!source) return undefined;
+      return { from: source.dir, wallSeconds: await reuseRun(run, source, dir) };
+    },
   });
   const report = await buildReport(plan, results, ablationDir);
   const files = await writeReports(report, ablationDir);
