@@ -46,6 +46,7 @@ export * from './trainer/rl-trainer.js';
 // Runtime
 export * from './runtime/backend.js';
 export * from './runtime/kernels.js';
+export * from './runtime/fused-adam.js';
 
 // Utilities
 export * from './util/rng.js';

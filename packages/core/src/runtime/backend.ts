@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
+import { registerFusedAdamWebGpu } from './fused-adam.js';
 import { patchWasmBatchMatMul } from './kernels.js';
 
 export const BACKENDS = ['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow'] as const;
@@ -33,7 +34,8 @@ const importWebGpuModule: ModuleImporter = (specifier) => {
  * registers the backend only if `navigator.gpu` exists when it loads. Does not select the backend.
  * @param importer how modules are loaded (default: dynamic `import`).
  * @param adapterToggles Dawn toggles for `create` (e.g. `['enable-dawn-features=allow_unsafe_apis']`).
- * @throws Error naming the missing package when `webgpu` or `@tensorflow/tfjs-backend-webgpu` cannot be loaded.
+ * @throws Error naming the missing package when `webgpu` or `@tensorflow/tfjs-backend-webgpu` cannot be loaded, or
+ *   saying that Dawn found no adapter.
  */
 export async function setUpWebGpu(
   importer: ModuleImporter = importWebGpuModule,
@@ -49,13 +51,28 @@ export async function setUpWebGpu(
     throw new Error('runtime.backend "webgpu": the package "webgpu" does not export create() and globals');
   }
   Object.assign(globalThis, dawn.globals);
-  (globalThis as { navigator?: unknown }).navigator = { gpu: dawn.create(adapterToggles) };
+  const gpu = dawn.create(adapterToggles) as { requestAdapter?: () => Promise<unknown> };
+  // tfjs only logs a failed initialisation and falls back to cpu: say why here instead.
+  if (typeof gpu?.requestAdapter !== 'function' || (await gpu.requestAdapter()) == null) {
+    throw new Error(
+      'runtime.backend "webgpu": Dawn found no GPU adapter (no Vulkan driver for a GPU; on a machine without one, ' +
+        "Mesa's lavapipe provides a CPU adapter: apt-get install mesa-vulkan-drivers)",
+    );
+  }
+  (globalThis as { navigator?: unknown }).navigator = { gpu };
   try {
     await importer('@tensorflow/tfjs-backend-webgpu');
   } catch (e) {
     throw new Error(`runtime.backend "webgpu" needs "@tensorflow/tfjs-backend-webgpu": ${(e as Error).message}`);
   }
 }
+
+/**
+ * The one WebGPU set-up of this process. A second `create()` would replace `navigator.gpu`, and once the first Dawn
+ * instance is garbage-collected, the device the registered backend holds goes with it: seen as aborts and
+ * segmentation faults in a process that selected the webgpu backend twice.
+ */
+let webGpuSetUp: Promise<void> | null = null;
 
 async function prepare(name: Exclude<BackendName, 'auto'>): Promise<string> {
   switch (name) {
@@ -65,7 +82,11 @@ async function prepare(name: Exclude<BackendName, 'auto'>): Promise<string> {
     case 'cpu':
       return 'cpu';
     case 'webgpu':
-      await setUpWebGpu();
+      webGpuSetUp ??= setUpWebGpu().catch((e: unknown) => {
+        webGpuSetUp = null;
+        throw e;
+      });
+      await webGpuSetUp;
       return 'webgpu';
     case 'tensorflow': {
       for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
@@ -88,7 +109,8 @@ export interface BackendOptions {
 
 /**
  * Selects and verifies the tfjs backend. `auto` tries tensorflow (when installed), then wasm, then cpu.
- * Kernel fixes (runtime/kernels.ts) are applied for wasm.
+ * Kernel fixes are applied unless `kernelFixes: false`: the transposed-matMul fix for wasm (runtime/kernels.ts) and
+ * the fused Adam kernel for webgpu (runtime/fused-adam.ts).
  * @returns the name of the active backend.
  * @throws Error when the requested backend cannot be set up or tfjs silently fell back to another one.
  */
@@ -109,6 +131,7 @@ export async function initBackend(requested: BackendName, options: BackendOption
         throw new Error(`tfjs fell back to "${active}" instead of "${backendName}"`);
       }
       if (active === 'wasm' && options.kernelFixes !== false) patchWasmBatchMatMul();
+      if (active === 'webgpu' && options.kernelFixes !== false) registerFusedAdamWebGpu();
       return active;
     } catch (e) {
       failures.push(`${name}: ${(e as Error).message}`);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedAdamUpdate, hasFusedAdam } from '../runtime/fused-adam.js';
 
 export interface UpdateResult {
   /** Global gradient L2 norm before clipping. */
@@ -96,13 +97,14 @@ export class GradientAccumulator {
       const skipped = this.parts === 0 || !Number.isFinite(loss) || !Number.isFinite(gradNorm);
       if (!skipped) {
         const scale = maxGradNorm > 0 && gradNorm > maxGradNorm ? maxGradNorm / gradNorm : 1;
-        const scaled = this.grads.map((g) => (g === null ? null : scale === 1 ? g : tf.mul(g, scale)));
-        try {
-          optimizer.applyGradients(
-            this.variables.map((v, i) => ({ name: v.name, tensor: scaled[i] as tf.Tensor })),
+        if (optimizer instanceof ResumableAdamOptimizer) {
+          // The clipping factor goes into the fused update (one multiply per element, no extra kernel).
+          optimizer.applyScaledGradients(
+            this.variables.map((v, i) => ({ name: v.name, tensor: this.grads[i] as tf.Tensor })),
+            scale,
           );
-        } finally {
-          if (scale !== 1) tf.dispose(scaled.filter((g): g is tf.Tensor => g !== null));
+        } else {
+          applyScaled(optimizer, this.variables.map((v, i) => ({ name: v.name, tensor: this.grads[i] as tf.Tensor })), scale);
         }
       }
       return { gradNorm, skipped, loss, metrics };
@@ -152,38 +154,130 @@ export async function optimizerStep(
   return acc.apply(optimizer, maxGradNorm);
 }
 
-/** The private β-power accumulators of tfjs' Adam (`accBeta1 = β1^(t+1)` after t updates). */
+/** A variable's gradient by variable name; null when the loss does not depend on the variable. */
+export interface NamedGradient {
+  name: string;
+  tensor: tf.Tensor | null;
+}
+
+/** `optimizer.applyGradients` with every gradient multiplied by `scale` first (global-norm clipping). */
+function applyScaled(optimizer: tf.Optimizer, grads: NamedGradient[], scale: number): void {
+  const scaled = grads.map(({ name, tensor }) => ({ name, tensor: tensor === null || scale === 1 ? tensor : tf.mul(tensor, scale) }));
+  try {
+    optimizer.applyGradients(scaled as { name: string; tensor: tf.Tensor }[]);
+  } finally {
+    if (scale !== 1) tf.dispose(scaled.map((g) => g.tensor).filter((t): t is tf.Tensor => t !== null));
+  }
+}
+
+/** The private state of tfjs' Adam: β-power accumulators (`accBeta1 = β1^(t+1)` after t updates) and moment slots. */
 interface AdamInternals {
   accBeta1: tf.Variable;
   accBeta2: tf.Variable;
+  accumulatedFirstMoment: { originalName: string; variable: tf.Variable }[];
+  accumulatedSecondMoment: { originalName: string; variable: tf.Variable }[];
 }
 
+/** float32 product, as tfjs computes it (the double product of two float32 values is exact, then rounded once). */
+const f32mul = (a: number, b: number) => Math.fround(Math.fround(a) * Math.fround(b));
+
 /**
- * tfjs Adam whose restored state continues bit-exactly. tfjs' `setWeights` sets the bias-correction powers to
- * `pow(β, t + 1)`, while training reaches them by repeated float32 multiplication; the two differ in the last bits,
- * so a resumed run would drift from an uninterrupted one. Here they are rebuilt by the same multiplications.
+ * tfjs Adam (Kingma & Ba 2015, Algorithm 1, ε added to √v̂ as tfjs does) with two additions:
+ *
+ * - Restored state continues bit-exactly. tfjs' `setWeights` sets the bias-correction powers to `pow(β, t + 1)`,
+ *   while training reaches them by repeated float32 multiplication; the two differ in the last bits, so a resumed
+ *   run would drift from an uninterrupted one. Here they are rebuilt by the same multiplications.
+ * - Where the active backend has the fused kernel (`webgpu`, runtime/fused-adam.ts) and `fused` is on, each
+ *   variable is updated by one fused kernel (3 dispatches instead of about 14) with the same float32 arithmetic;
+ *   the moment slots, their names and the checkpoint format stay tfjs' own, so checkpoints move freely between
+ *   backends and between the fused and unfused paths.
  */
 export class ResumableAdamOptimizer extends tf.AdamOptimizer {
+  /** β1^(t+1) and β2^(t+1) as float32, mirrored on the CPU for the fused kernel's uniforms. */
+  private powers: [number, number];
+
+  constructor(
+    learningRate: number,
+    beta1: number,
+    beta2: number,
+    epsilon?: number,
+    /** Use the fused Adam kernel where the backend has one (default true). */
+    public fused = true,
+  ) {
+    super(learningRate, beta1, beta2, epsilon);
+    this.powers = [Math.fround(beta1), Math.fround(beta2)];
+  }
+
   override async setWeights(weightValues: Parameters<tf.AdamOptimizer['setWeights']>[0]): Promise<void> {
     await super.setWeights(weightValues);
     const internals = this as unknown as AdamInternals;
     const steps = this.iterations;
+    let [q1, q2] = [Math.fround(this.beta1), Math.fround(this.beta2)];
+    for (let t = 0; t < steps; t++) [q1, q2] = [f32mul(q1, this.beta1), f32mul(q2, this.beta2)];
+    this.powers = [q1, q2];
     tf.tidy(() => {
-      let p1: tf.Tensor = tf.scalar(this.beta1);
-      let p2: tf.Tensor = tf.scalar(this.beta2);
-      for (let t = 0; t < steps; t++) {
-        p1 = tf.mul(p1, this.beta1);
-        p2 = tf.mul(p2, this.beta2);
-      }
-      internals.accBeta1.assign(p1);
-      internals.accBeta2.assign(p2);
+      internals.accBeta1.assign(tf.scalar(q1));
+      internals.accBeta2.assign(tf.scalar(q2));
     });
+  }
+
+  override applyGradients(variableGradients: Parameters<tf.AdamOptimizer['applyGradients']>[0]): void {
+    const grads = Array.isArray(variableGradients)
+      ? variableGradients
+      : Object.entries(variableGradients).map(([name, tensor]) => ({ name, tensor }));
+    this.applyScaledGradients(grads, 1);
+  }
+
+  /**
+   * One Adam update from gradients multiplied by `scale` (global-norm clipping), fused where the backend allows.
+   * @param grads one entry per variable, in a stable order (slot positions); a null tensor leaves its variable alone.
+   */
+  applyScaledGradients(grads: NamedGradient[], scale: number): void {
+    if (!this.fused || !hasFusedAdam()) {
+      const unfused = (g: Parameters<tf.AdamOptimizer['applyGradients']>[0]) => super.applyGradients(g);
+      if (scale === 1) unfused(grads as { name: string; tensor: tf.Tensor }[]);
+      else applyScaled({ applyGradients: unfused } as tf.Optimizer, grads, scale);
+      this.powers = [f32mul(this.powers[0], this.beta1), f32mul(this.powers[1], this.beta2)];
+      return;
+    }
+    const internals = this as unknown as AdamInternals;
+    const attrs = {
+      beta1: this.beta1,
+      beta2: this.beta2,
+      oneMinusBeta1: 1 - this.beta1,
+      oneMinusBeta2: 1 - this.beta2,
+      c1: Math.fround(1 - this.powers[0]),
+      c2: Math.fround(1 - this.powers[1]),
+      epsilon: this.epsilon,
+      learningRate: this.learningRate,
+      gradScale: scale,
+    };
+    grads.forEach(({ name, tensor }, i) => {
+      const value = tf.engine().registeredVariables[name];
+      if (!value) throw new Error(`Adam: no variable named "${name}"`);
+      internals.accumulatedFirstMoment[i] ??= { originalName: `${name}/m`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
+      internals.accumulatedSecondMoment[i] ??= { originalName: `${name}/v`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
+      if (tensor === null || tensor === undefined) return;
+      const m = internals.accumulatedFirstMoment[i]!.variable;
+      const v = internals.accumulatedSecondMoment[i]!.variable;
+      const [p2, m2, v2] = fusedAdamUpdate(value, tensor, m, v, attrs);
+      m.assign(m2);
+      v.assign(v2);
+      value.assign(p2);
+      tf.dispose([p2, m2, v2]);
+    });
+    this.powers = [f32mul(this.powers[0], this.beta1), f32mul(this.powers[1], this.beta2)];
+    tf.tidy(() => {
+      internals.accBeta1.assign(tf.scalar(this.powers[0]));
+      internals.accBeta2.assign(tf.scalar(this.powers[1]));
+    });
+    this.incrementIterations();
   }
 }
 
 /** Adam for the trainers (see {@link ResumableAdamOptimizer}). */
-export function createAdam(learningRate: number, beta1 = 0.9, beta2 = 0.999): ResumableAdamOptimizer {
-  return new ResumableAdamOptimizer(learningRate, beta1, beta2);
+export function createAdam(learningRate: number, beta1 = 0.9, beta2 = 0.999, fused = true): ResumableAdamOptimizer {
+  return new ResumableAdamOptimizer(learningRate, beta1, beta2, undefined, fused);
 }
 
 /**

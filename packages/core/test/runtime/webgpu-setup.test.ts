@@ -1,11 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend, setUpWebGpu } from '../../src/runtime/backend.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { setUpWebGpu } from '../../src/runtime/backend.js';
+
+const BACKEND_MODULE = fileURLToPath(new URL('../../src/runtime/backend.ts', import.meta.url));
 
 test('webgpu set-up: Dawn globals and navigator.gpu exist before the backend module is evaluated (GPU.md)', async () => {
   const saved = (globalThis as { navigator?: unknown }).navigator;
   const events: string[] = [];
-  const fakeGpu = { requestAdapter: async () => null };
+  const fakeGpu = { requestAdapter: async () => ({ features: new Set() }) };
   const importer = async (specifier: string) => {
     if (specifier === 'webgpu') {
       events.push('import webgpu');
@@ -42,7 +46,7 @@ test('webgpu set-up: a missing package is named; a package without create/global
   try {
     await assert.rejects(
       setUpWebGpu(async (s) => {
-        if (s === 'webgpu') return { create: () => ({}), globals: {} };
+        if (s === 'webgpu') return { create: () => ({ requestAdapter: async () => ({}) }), globals: {} };
         throw new Error('not installed');
       }),
       /needs "@tensorflow\/tfjs-backend-webgpu": not installed/,
@@ -52,6 +56,30 @@ test('webgpu set-up: a missing package is named; a package without create/global
   }
 });
 
-test('initBackend("webgpu") without Dawn installed fails with the reason, never a silent CPU fallback', async () => {
-  await assert.rejects(initBackend('webgpu'), /Could not initialise runtime.backend "webgpu": webgpu: runtime.backend "webgpu" needs/);
+test('webgpu set-up: Dawn without an adapter is refused with the reason (tfjs would only log and fall back to cpu)', async () => {
+  const saved = (globalThis as { navigator?: unknown }).navigator;
+  try {
+    await assert.rejects(
+      setUpWebGpu(async (s) => {
+        if (s === 'webgpu') return { create: () => ({ requestAdapter: async () => null }), globals: {} };
+        throw new Error('the backend module must not be evaluated without an adapter');
+      }),
+      /Dawn found no GPU adapter/,
+    );
+  } finally {
+    (globalThis as { navigator?: unknown }).navigator = saved;
+  }
+});
+
+test('initBackend("webgpu") where Vulkan has no driver fails with the reason, never a silent CPU fallback', () => {
+  // A child process whose Vulkan loader finds no driver: Dawn installed, no adapter.
+  const script = `import { initBackend } from ${JSON.stringify(BACKEND_MODULE)};
+    try { await initBackend('webgpu'); console.log('initialised'); } catch (e) { console.log(e.message); }`;
+  const r = spawnSync(process.execPath, ['--conditions=@mmrl/source', '--import', 'tsx', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, VK_ICD_FILENAMES: '/nonexistent/icd.json', VK_DRIVER_FILES: '/nonexistent/icd.json', XDG_RUNTIME_DIR: '/tmp' },
+    timeout: 60_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /Could not initialise runtime\.backend "webgpu": webgpu: (runtime\.backend "webgpu": Dawn found no GPU adapter|runtime\.backend "webgpu" needs the package)/);
 });

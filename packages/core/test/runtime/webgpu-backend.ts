@@ -1,0 +1,21 @@
+import type { TestContext } from 'node:test';
+import { initBackend } from '../../src/runtime/backend.js';
+
+/**
+ * Selects the real webgpu backend (Dawn through the npm package `webgpu`; on a machine without a GPU, Mesa's
+ * lavapipe Vulkan driver, which .ci/run installs). Without an adapter the test is skipped, unless
+ * MMRL_REQUIRE_WEBGPU=1 (set by .ci/run), where it fails instead: CI must not skip the webgpu checks silently.
+ * @returns false when the test was skipped.
+ */
+export async function useWebGpu(t: TestContext): Promise<boolean> {
+  process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  try {
+    await initBackend('webgpu');
+    return true;
+  } catch (e) {
+    const reason = `no WebGPU adapter here (${(e as Error).message.slice(0, 200)})`;
+    if (process.env.MMRL_REQUIRE_WEBGPU === '1') throw new Error(`MMRL_REQUIRE_WEBGPU=1 but ${reason}`);
+    t.skip(reason);
+    return false;
+  }
+}
