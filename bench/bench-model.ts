@@ -42,6 +42,20 @@ export const TORCH_REFERENCE: BenchModelConfig & { batch: number } = {
   batch: 32,
 };
 
+/**
+ * The larger model of issue 8 and GPU.md's second baseline (about 25M parameters): D=512, 8 layers, 16 heads (D/32),
+ * FFN 2048, batch 64 × 256 tokens; `torch-reference.py THREADS cuda 64 256 512 8`.
+ */
+export const TRANSFORMER_25M: BenchModelConfig & { batch: number } = {
+  vocab: 128,
+  dModel: 512,
+  layers: 8,
+  heads: 16,
+  ffnDim: 2048,
+  seq: 256,
+  batch: 64,
+};
+
 /** Parameter count of the PyTorch reference: `V·D (emb) + S·D (pos) + D·V (out) + L·(4D² + 2DF + 2D)`. */
 export function torchReferenceParameterCount(c: BenchModelConfig): number {
   const { vocab: v, dModel: d, layers: l, ffnDim: f, seq: s } = c;
@@ -175,6 +189,25 @@ export function randomTokenBatch(config: BenchModelConfig, batch: number, seed =
   const draw = (k: number) =>
     tf.tidy(() => tf.randomUniform([batch, config.seq], 0, config.vocab, 'float32', seed + k).floor().toInt() as tf.Tensor2D);
   return { ids: draw(0), targets: draw(1) };
+}
+
+/** Forward pass only (the loss); syncs with an async read. */
+export async function benchForward(model: BenchTransformer, ids: tf.Tensor2D, targets: tf.Tensor2D): Promise<number> {
+  const loss = tf.tidy(() => model.loss(ids, targets));
+  const value = (await loss.data())[0]!;
+  loss.dispose();
+  return value;
+}
+
+/**
+ * Forward and backward without the optimizer: the gradients are computed and dropped. The loss is read after the
+ * backward pass was submitted, and a GPU queue runs in order, so the read also waits for the gradients.
+ */
+export async function benchForwardBackward(model: BenchTransformer, ids: tf.Tensor2D, targets: tf.Tensor2D): Promise<number> {
+  const { value, grads } = tf.variableGrads(() => model.loss(ids, targets), model.variables);
+  const loss = (await value.data())[0]!;
+  tf.dispose([value, ...Object.values(grads)]);
+  return loss;
 }
 
 /**

@@ -2,14 +2,23 @@
  * `npm run bench [-- --backend wasm|cpu|webgpu] [--no-kernel-fixes] [--only name[,name…]] [--steps N] [--warmup N]`
  *
  * Throughput benchmarks; one JSON line per result on stdout, progress on stderr. See bench/README.md.
- *   transformer   torch-reference.py's model (d=128, 4 layers, batch 32 × 128 tokens): train step
+ *   transformer      torch-reference.py's model (d=128, 4 layers, batch 32 × 128 tokens): train step
+ *   transformer-25m  the same at d=512, 8 layers, batch 64 × 256 tokens (about 25M parameters)
  *   vlm-student   the vlm policy, dModel 128 × 4 layers: train step (128 oracle rows), sampling with/without KV cache
  *   vlm-expert    the vlm policy, dModel 192 × 6 layers: the same
  */
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
-import { BACKENDS, initBackend, type BackendName } from '@mmrl/core';
-import { BenchTransformer, TORCH_REFERENCE, benchTrainStep, randomTokenBatch } from './bench-model.js';
+import { BACKENDS, createAdam, initBackend, type BackendName } from '@mmrl/core';
+import {
+  BenchTransformer,
+  TORCH_REFERENCE,
+  TRANSFORMER_25M,
+  benchForward,
+  benchForwardBackward,
+  benchTrainStep,
+  randomTokenBatch,
+} from './bench-model.js';
 import {
   VLM_SIZES,
   createBenchPolicy,
@@ -24,7 +33,9 @@ import {
   type VlmSizeName,
 } from './vlm-bench.js';
 
-const MODELS = ['transformer', ...(Object.keys(VLM_SIZES) as VlmSizeName[])] as const;
+const TRANSFORMERS = { transformer: TORCH_REFERENCE, 'transformer-25m': TRANSFORMER_25M } as const;
+type TransformerName = keyof typeof TRANSFORMERS;
+const MODELS = [...(Object.keys(TRANSFORMERS) as TransformerName[]), ...(Object.keys(VLM_SIZES) as VlmSizeName[])] as const;
 /** Rows of the vlm train batch and of the sampling batch (16 prompts × 8 samples, the demo's RL batch). */
 const VLM_ROWS = 128;
 const SAMPLE_PROMPTS = 16;
@@ -113,24 +124,57 @@ async function time(label: string, warm: number, steps: number, fn: () => Promis
   return ms;
 }
 
-async function benchTransformer(): Promise<void> {
-  const { batch, ...config } = TORCH_REFERENCE;
+/**
+ * Compute dispatches the webgpu backend records while `fn` runs (calls of `runWebGPUProgram`), or null on another
+ * backend. The dispatch count is what per-op overhead scales with on a GPU.
+ */
+async function countDispatches(fn: () => Promise<unknown>): Promise<number | null> {
+  if (tf.getBackend() !== 'webgpu') {
+    await fn();
+    return null;
+  }
+  const gpu = tf.backend() as unknown as { runWebGPUProgram: (...a: unknown[]) => unknown };
+  const original = gpu.runWebGPUProgram;
+  let n = 0;
+  gpu.runWebGPUProgram = function (this: unknown, ...a: unknown[]) {
+    n++;
+    return original.apply(this, a);
+  };
+  try {
+    await fn();
+  } finally {
+    gpu.runWebGPUProgram = original;
+  }
+  return n;
+}
+
+async function benchTransformer(name: TransformerName): Promise<void> {
+  const { batch, ...config } = TRANSFORMERS[name];
   const model = new BenchTransformer(config, 0);
   const { ids, targets } = randomTokenBatch(config, batch, 0);
-  const optimizer = tf.train.adam(1e-3);
+  // mmrl's Adam: the fused kernel on webgpu unless --no-kernel-fixes (then tfjs' own update).
+  const optimizer = createAdam(1e-3, 0.9, 0.999, kernelFixes);
   const steps = stepsArg ?? (kernelFixes ? 3 : 2);
-  const ms = await time('transformer train-step', warmup, steps, () => benchTrainStep(model, optimizer, ids, targets));
+  const forward = await time(`${name} forward`, warmup, steps, () => benchForward(model, ids, targets));
+  const forwardBackward = await time(`${name} forward+backward`, warmup, steps, () => benchForwardBackward(model, ids, targets));
+  const ms = await time(`${name} train-step`, warmup, steps, () => benchTrainStep(model, optimizer, ids, targets));
+  const dispatches = await countDispatches(() => benchTrainStep(model, optimizer, ids, targets));
   const tokens = batch * config.seq;
   const m = median(ms);
   writeResult({
     bench: 'train-step',
-    model: 'transformer',
+    model: name,
     ...common,
     params: model.parameterCount(),
     batch,
     tokensPerStep: tokens,
     msPerStep: round(m),
     tokensPerSecond: Math.round((tokens / m) * 1000),
+    msForward: round(median(forward)),
+    msForwardBackward: round(median(forwardBackward)),
+    // What the optimizer adds to forward + backward (Adam, and the gradient bookkeeping of minimize).
+    msOptimizer: round(m - median(forwardBackward)),
+    ...(dispatches === null ? {} : { dispatchesPerStep: dispatches }),
     steps,
   });
   optimizer.dispose();
@@ -147,9 +191,10 @@ async function benchVlm(name: VlmSizeName): Promise<void> {
   // Train step: 128 real prompts + oracle responses.
   {
     const { batch, responseTokens, sequenceLength } = oracleBatch(task, policy, VLM_ROWS, 1);
-    const optimizer = tf.train.adam(1e-3);
+    const optimizer = createAdam(1e-3, 0.9, 0.999, kernelFixes);
     const steps = stepsArg ?? 5;
     const ms = await time(`${name} train-step`, warmup, steps, () => vlmTrainStep(policy, optimizer, batch, responseTokens));
+    const dispatches = await countDispatches(() => vlmTrainStep(policy, optimizer, batch, responseTokens));
     const tokens = VLM_ROWS * sequenceLength;
     const m = median(ms);
     writeResult({
@@ -161,6 +206,7 @@ async function benchVlm(name: VlmSizeName): Promise<void> {
       tokensPerStep: tokens,
       msPerStep: round(m),
       tokensPerSecond: Math.round((tokens / m) * 1000),
+      ...(dispatches === null ? {} : { dispatchesPerStep: dispatches }),
       steps,
       sequenceLength,
     });
@@ -216,7 +262,7 @@ async function benchVlm(name: VlmSizeName): Promise<void> {
 
 for (const name of MODELS) {
   if (!only.includes(name)) continue;
-  if (name === 'transformer') await benchTransformer();
-  else await benchVlm(name);
+  if (name in TRANSFORMERS) await benchTransformer(name as TransformerName);
+  else await benchVlm(name as VlmSizeName);
   progress(`${name} done; ${tf.memory().numTensors} tensors live`);
 }
