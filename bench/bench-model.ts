@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { attentionBias, embedOneHot, initialValues, multiHeadAttention, tokenLogprobs, type AttentionWeights } from '@mmrl/core';
+import { attentionBias, embedOneHot, initialValues, layerNorm, multiHeadAttention, tokenLogprobs, type AttentionWeights } from '@mmrl/core';
 
 /**
  * The transformer of `shared/bench/torch-reference.py` (mmrl's peer reference for the train-step benchmark), on
@@ -12,7 +12,8 @@ import { attentionBias, embedOneHot, initialValues, multiHeadAttention, tokenLog
  * starts at N(0, 0.02²), every gain at 1 (torch's values differ, the distribution does not).
  * Parameters: `V·D + S·D + D·V + L·(4D² + 2·D·F + 2D)`, see {@link torchReferenceParameterCount}.
  *
- * mmrl's `multiHeadAttention` takes projection biases: this model passes zero constants (not variables, so they
+ * mmrl's `layerNorm` (fused on webgpu) takes a bias: this model passes the zero constant, as it does for the
+ * projection biases of mmrl's `multiHeadAttention`: constants (not variables, so they
  * are neither parameters nor updated; their cost is one broadcast add fused into each projection's matMul).
  * The residual stream is sequence-major `[S, B, D]`, mmrl's layout.
  */
@@ -68,14 +69,6 @@ interface Block {
   g2: tf.Variable;
   w1: tf.Variable;
   w2: tf.Variable;
-}
-
-/** LayerNorm over the last axis with a gain and no bias (torch-reference's `ln`). */
-function layerNormNoBias(x: tf.Tensor, gamma: tf.Tensor, eps = 1e-5): tf.Tensor {
-  const axis = x.rank - 1;
-  const centred = tf.sub(x, tf.mean(x, axis, true));
-  const variance = tf.mean(tf.square(centred), axis, true);
-  return tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, eps))), gamma);
 }
 
 /** The benchmark transformer (see {@link BenchModelConfig}). Owns its variables and constants: call `dispose`. */
@@ -157,9 +150,9 @@ export class BenchTransformer {
     return tf.tidy(() => {
       let x = tf.add(embedOneHot(ids.transpose(), this.emb as tf.Tensor2D), this.pos.reshape([s, 1, d])) as tf.Tensor3D;
       for (const blk of this.blocks) {
-        const a = multiHeadAttention(layerNormNoBias(x, blk.g1) as tf.Tensor3D, blk.attn, this.config.heads, bias);
+        const a = multiHeadAttention(layerNorm(x, blk.g1 as tf.Tensor1D, this.zeroBias as tf.Tensor1D) as tf.Tensor3D, blk.attn, this.config.heads, bias);
         const h = tf.add(x, a.out).reshape([s * b, d]);
-        const f = tf.matMul(tf.relu(tf.matMul(layerNormNoBias(h, blk.g2) as tf.Tensor2D, blk.w1 as tf.Tensor2D)), blk.w2 as tf.Tensor2D);
+        const f = tf.matMul(tf.relu(tf.matMul(layerNorm(h, blk.g2 as tf.Tensor1D, this.zeroBias as tf.Tensor1D) as tf.Tensor2D, blk.w1 as tf.Tensor2D)), blk.w2 as tf.Tensor2D);
         x = tf.add(h, f).reshape([s, b, d]) as tf.Tensor3D;
       }
       return tf.matMul(x.reshape([s * b, d]) as tf.Tensor2D, this.out as tf.Tensor2D);

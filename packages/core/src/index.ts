@@ -47,6 +47,8 @@ export * from './trainer/rl-trainer.js';
 export * from './runtime/backend.js';
 export * from './runtime/kernels.js';
 export * from './runtime/fused-adam.js';
+export * from './runtime/fused-layer-norm.js';
+export * from './runtime/webgpu-program.js';
 
 // Utilities
 export * from './util/rng.js';

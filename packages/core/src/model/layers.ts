@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedLayerNorm, hasFusedLayerNorm } from '../runtime/fused-layer-norm.js';
 
 /**
  * Small differentiable layers shared by the model files. Every function works on the backends mmrl supports
@@ -21,10 +22,18 @@ export function dense(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor {
 }
 
 /**
- * Layer normalisation over the last axis: `(x − mean) / sqrt(var + eps) · gamma + beta`.
+ * Layer normalisation over the last axis (Ba et al. 2016): `(x − mean) / sqrt(var + eps) · gamma + beta`, with the
+ * population variance. On a backend with the fused kernels (webgpu, runtime/fused-layer-norm.ts) it runs as 2
+ * dispatches forward and 3 backward; elsewhere it is composed from tfjs ops.
  * @param x `[..., d]`; `gamma`, `beta` `[d]`.
  */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-5): tf.Tensor {
+  if (hasFusedLayerNorm()) return fusedLayerNorm(x, gamma, beta, eps);
+  return composedLayerNorm(x, gamma, beta, eps);
+}
+
+/** {@link layerNorm} composed from tfjs ops (every backend; the reference for the fused kernels). */
+export function composedLayerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-5): tf.Tensor {
   const axis = x.rank - 1;
   const mean = tf.mean(x, axis, true);
   const centred = tf.sub(x, mean);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import { registerFusedAdamWebGpu } from './fused-adam.js';
+import { registerFusedLayerNormWebGpu } from './fused-layer-norm.js';
 import { patchWasmBatchMatMul } from './kernels.js';
 
 export const BACKENDS = ['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow'] as const;
@@ -110,7 +111,7 @@ export interface BackendOptions {
 /**
  * Selects and verifies the tfjs backend. `auto` tries tensorflow (when installed), then wasm, then cpu.
  * Kernel fixes are applied unless `kernelFixes: false`: the transposed-matMul fix for wasm (runtime/kernels.ts) and
- * the fused Adam kernel for webgpu (runtime/fused-adam.ts).
+ * the fused Adam and layer-norm kernels for webgpu (runtime/fused-adam.ts, runtime/fused-layer-norm.ts).
  * @returns the name of the active backend.
  * @throws Error when the requested backend cannot be set up or tfjs silently fell back to another one.
  */
@@ -131,7 +132,10 @@ export async function initBackend(requested: BackendName, options: BackendOption
         throw new Error(`tfjs fell back to "${active}" instead of "${backendName}"`);
       }
       if (active === 'wasm' && options.kernelFixes !== false) patchWasmBatchMatMul();
-      if (active === 'webgpu' && options.kernelFixes !== false) registerFusedAdamWebGpu();
+      if (active === 'webgpu' && options.kernelFixes !== false) {
+        registerFusedAdamWebGpu();
+        registerFusedLayerNormWebGpu();
+      }
       return active;
     } catch (e) {
       failures.push(`${name}: ${(e as Error).message}`);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { runProgram, type WebGpuProgram } from './webgpu-program.js';
 
 /**
  * Kernel name of the fused Adam update, registered for the `webgpu` backend by {@link registerFusedAdamWebGpu}.
@@ -32,29 +33,6 @@ export interface FusedAdamAttrs {
   learningRate: number;
   /** Global-norm clipping factor applied to the gradient (1 = none). */
   gradScale: number;
-}
-
-/** The part of tfjs' WebGPUProgram interface (tfjs-backend-webgpu 4.22 `webgpu_program.ts`) these kernels use. */
-interface WebGpuProgram {
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  variableNames: string[];
-  uniforms: string;
-  workgroupSize: [number, number, number];
-  size: boolean;
-  getUserCode(): string;
-}
-
-/** The part of tfjs' WebGPUBackend these kernels use. */
-interface WebGpuBackendLike {
-  runWebGPUProgram(
-    program: WebGpuProgram,
-    inputs: tf.TensorInfo[],
-    outputDtype: tf.DataType,
-    programDefinedUniform?: { type: 'float32' | 'int32'; data: number[] }[],
-  ): tf.TensorInfo;
 }
 
 const WORKGROUP = 64;
@@ -104,26 +82,25 @@ function fusedAdamWebGpu({ inputs, backend, attrs }: { inputs: tf.NamedTensorInf
       throw new Error(`${FUSED_ADAM}: ${name} has shape [${t.shape}] but param has [${param.shape}]`);
     }
   }
-  const gpu = backend as WebGpuBackendLike;
   // Flat views of the same buffers: one pipeline per program whatever the variable's shape.
   const flat = (t: tf.TensorInfo): tf.TensorInfo => ({ dataId: t.dataId, shape: [size], dtype: t.dtype });
   const moments = 'beta : f32, oneMinusBeta : f32, gradScale : f32,';
-  const m2 = gpu.runWebGPUProgram(
+  const m2 = runProgram(
+    backend,
     elementwiseProgram('first', size, ['M', 'G'], moments, FUSED_ADAM_WGSL.first),
     [flat(m), flat(grad)],
-    'float32',
     f32(a.beta1, a.oneMinusBeta1, a.gradScale),
   );
-  const v2 = gpu.runWebGPUProgram(
+  const v2 = runProgram(
+    backend,
     elementwiseProgram('second', size, ['V', 'G'], moments, FUSED_ADAM_WGSL.second),
     [flat(v), flat(grad)],
-    'float32',
     f32(a.beta2, a.oneMinusBeta2, a.gradScale),
   );
-  const p2 = gpu.runWebGPUProgram(
+  const p2 = runProgram(
+    backend,
     elementwiseProgram('param', size, ['P', 'M', 'V'], 'c1 : f32, c2 : f32, epsilon : f32, negLearningRate : f32,', FUSED_ADAM_WGSL.param),
     [flat(param), m2, v2],
-    'float32',
     f32(a.c1, a.c2, a.epsilon, -a.learningRate),
   );
   const shaped = (t: tf.TensorInfo): tf.TensorInfo => ({ dataId: t.dataId, shape: [...param.shape], dtype: 'float32' });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { FUSED_ADAM, hasFusedAdam } from '../../src/runtime/fused-adam.js';
 import { ResumableAdamOptimizer } from '../../src/trainer/optimizer.js';
-import { useWebGpu } from './webgpu-backend.js';
+import { countDispatches, useWebGpu } from './webgpu-backend.js';
 
 /** Adam by hand in double precision: the reference for `steps` updates with the given gradients. */
 function adamByHand(
@@ -41,23 +41,6 @@ const close = (actual: ArrayLike<number>, expected: ArrayLike<number>, tol: numb
 
 /** Deterministic values in [-1, 1). */
 const values = (n: number, seed: number) => Array.from({ length: n }, (_, i) => Math.sin(seed * 12.9898 + i * 78.233) * 0.999);
-
-/** Counts the compute dispatches the webgpu backend records while `fn` runs. */
-function countDispatches(fn: () => void): number {
-  const backend = tf.backend() as unknown as { runWebGPUProgram: (...a: unknown[]) => unknown };
-  const original = backend.runWebGPUProgram;
-  let n = 0;
-  backend.runWebGPUProgram = function (this: unknown, ...a: unknown[]) {
-    n++;
-    return original.apply(this, a);
-  };
-  try {
-    fn();
-  } finally {
-    backend.runWebGPUProgram = original;
-  }
-  return n;
-}
 
 test('fused Adam on webgpu: matches Adam by hand over 3 steps, with clipping scale, sizes 1, 15 and 1000', async (t) => {
   if (!(await useWebGpu(t))) return;

@@ -1,4 +1,5 @@
 import type { TestContext } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/runtime/backend.js';
 
 /**
@@ -18,4 +19,21 @@ export async function useWebGpu(t: TestContext): Promise<boolean> {
     t.skip(reason);
     return false;
   }
+}
+
+/** Counts the compute dispatches the webgpu backend records while `fn` runs (calls of `runWebGPUProgram`). */
+export function countDispatches(fn: () => void): number {
+  const backend = tf.backend() as unknown as { runWebGPUProgram: (...a: unknown[]) => unknown };
+  const original = backend.runWebGPUProgram;
+  let n = 0;
+  backend.runWebGPUProgram = function (this: unknown, ...a: unknown[]) {
+    n++;
+    return original.apply(this, a);
+  };
+  try {
+    fn();
+  } finally {
+    backend.runWebGPUProgram = original;
+  }
+  return n;
 }
