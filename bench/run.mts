@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --backend wasm|cpu|webgpu] [--no-kernel-fixes] [--only name[,name…]] [--steps N] [--warmup N]`
+ * `npm run bench [-- --backend wasm|cpu|webgpu] [--no-kernel-fixes] [--only name[,name…]] [--sampling all|cached|none]
+ *   [--steps N] [--warmup N]`
  *
  * Throughput benchmarks; one JSON line per result on stdout, progress on stderr. See bench/README.md.
  *   transformer      torch-reference.py's model (d=128, 4 layers, batch 32 × 128 tokens): train step
@@ -51,7 +52,7 @@ const progress = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 function usage(message: string): never {
   process.stderr.write(
     `${message}\nusage: npm run bench -- [--backend ${BACKENDS.filter((b) => b !== 'auto').join('|')}] [--no-kernel-fixes] ` +
-      `[--only ${MODELS.join(',')}] [--steps N] [--warmup N]\n`,
+      `[--only ${MODELS.join(',')}] [--sampling all|cached|none] [--steps N] [--warmup N]\n`,
   );
   process.exit(2);
 }
@@ -62,6 +63,7 @@ const { values: args } = (() => {
       options: {
         backend: { type: 'string', default: 'wasm' },
         'no-kernel-fixes': { type: 'boolean', default: false },
+        sampling: { type: 'string', default: 'all' },
         only: { type: 'string' },
         steps: { type: 'string' },
         warmup: { type: 'string' },
@@ -88,6 +90,8 @@ const positiveInt = (s: string | undefined, flag: string, min: number): number |
   return n;
 };
 const stepsArg = positiveInt(args.steps, '--steps', 1);
+const sampling = args.sampling!;
+if (!['all', 'cached', 'none'].includes(sampling)) usage(`--sampling must be all, cached or none, got ${sampling}`);
 const warmup = positiveInt(args.warmup, '--warmup', 0) ?? 1;
 
 const backend = await initBackend(backendArg as BackendName, { kernelFixes }).catch((e: Error) => {
@@ -215,11 +219,15 @@ async function benchVlm(name: VlmSizeName): Promise<void> {
   }
 
   // Sampling: 16 prompts × 8 samples = 128 rows, 48 new tokens each (EOS made unsampleable so no row stops early).
+  if (sampling === 'none') {
+    policy.dispose();
+    return;
+  }
   suppressEos(policy);
   const request = sampleRequest(task, policy, SAMPLE_PROMPTS, SAMPLES_PER_PROMPT, NEW_TOKENS, 2);
   const rows = SAMPLE_PROMPTS * SAMPLES_PER_PROMPT;
   const results: { cache: boolean; ms: number; tokens: number; steps: number }[] = [];
-  for (const cache of [true, false]) {
+  for (const cache of sampling === 'all' ? [true, false] : [true]) {
     let tokens = 0;
     const steps = stepsArg ?? (cache ? 3 : 1);
     const label = `${name} sample (${cache ? 'KV cache' : 'no cache'})`;
@@ -240,7 +248,7 @@ async function benchVlm(name: VlmSizeName): Promise<void> {
     results.push({ cache, ms: median(ms), tokens, steps });
   }
   const rate = (r: (typeof results)[number]) => (r.tokens / r.ms) * 1000;
-  const speedup = rate(results[0]!) / rate(results[1]!);
+  const speedup = results.length === 2 ? rate(results[0]!) / rate(results[1]!) : null;
   for (const r of results) {
     writeResult({
       bench: 'sample',
@@ -254,7 +262,7 @@ async function benchVlm(name: VlmSizeName): Promise<void> {
       cache: r.cache,
       steps: r.steps,
       newTokens: NEW_TOKENS,
-      ...(r.cache ? { speedupVsNoCache: round(speedup, 2) } : {}),
+      ...(r.cache && speedup !== null ? { speedupVsNoCache: round(speedup, 2) } : {}),
     });
   }
   policy.dispose();

@@ -4,8 +4,11 @@
  * machine, ../shared/GPU.md "Recipe"): everything bundled except `webgpu` (Dawn's native module, installed beside it)
  * and the optional tfjs-node backends; a banner defines `require`, `__filename` and `__dirname` (tfjs's node build calls
  * `require('util')`, and the wasm backend finds its `.wasm` files through `__dirname`, copied next to the bundle).
- * Writes `<out>/mmrl.mjs` and `<out>/tfjs-backend-wasm*.wasm` (default out: `.gpu`).
+ * Writes `<out>/mmrl.mjs`, `<out>/bench.mjs` (`npm run bench`'s bench/run.mts) and `<out>/tfjs-backend-wasm*.wasm`
+ * (default out: `.gpu`). The packages are bundled from their TypeScript sources (the `@mmrl/source` export
+ * condition), so a stale `dist/` cannot slip into a device run.
  *   node .gpu/mmrl.mjs train examples/configs/demo.yaml --backend webgpu
+ *   node .gpu/bench.mjs --backend webgpu --only transformer,transformer-25m
  */
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
@@ -18,12 +21,14 @@ const i = process.argv.indexOf('--out');
 const out = resolve(root, i >= 0 ? process.argv[i + 1] : '.gpu');
 mkdirSync(out, { recursive: true });
 await build({
-  entryPoints: [join(root, 'packages/cli/src/bin.ts')],
+  entryPoints: { mmrl: join(root, 'packages/cli/src/bin.ts'), bench: join(root, 'bench/run.mts') },
   bundle: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  outfile: join(out, 'mmrl.mjs'),
+  outdir: out,
+  outExtension: { '.js': '.mjs' },
+  conditions: ['@mmrl/source'],
   external: ['webgpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
   tsconfig: join(root, 'tsconfig.base.json'),
   minify: true,
@@ -44,4 +49,4 @@ await build({
 const wasmDir = join(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
 const wasm = readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'));
 for (const f of wasm) copyFileSync(join(wasmDir, f), join(out, f));
-console.log(`bundle: ${join(out, 'mmrl.mjs')} (+ ${wasm.join(', ')})`);
+console.log(`bundle: ${join(out, 'mmrl.mjs')}, ${join(out, 'bench.mjs')} (+ ${wasm.join(', ')})`);
