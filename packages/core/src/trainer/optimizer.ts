@@ -97,7 +97,8 @@ export class GradientAccumulator {
       const skipped = this.parts === 0 || !Number.isFinite(loss) || !Number.isFinite(gradNorm);
       if (!skipped) {
         const scale = maxGradNorm > 0 && gradNorm > maxGradNorm ? maxGradNorm / gradNorm : 1;
-        if (optimizer instanceof ResumableAdamOptimizer) {
+        // Duck-typed: tfjs' Optimizer defines Symbol.hasInstance, so every optimizer is `instanceof` every subclass.
+        if (hasScaledUpdate(optimizer)) {
           // The clipping factor goes into the fused update (one multiply per element, no extra kernel).
           optimizer.applyScaledGradients(
             this.variables.map((v, i) => ({ name: v.name, tensor: this.grads[i] as tf.Tensor })),
@@ -152,6 +153,11 @@ export async function optimizerStep(
     throw e;
   }
   return acc.apply(optimizer, maxGradNorm);
+}
+
+/** An optimizer that takes the clipping factor into its update (see {@link ResumableAdamOptimizer}). */
+function hasScaledUpdate(o: tf.Optimizer): o is tf.Optimizer & { applyScaledGradients(g: NamedGradient[], scale: number): void } {
+  return typeof (o as { applyScaledGradients?: unknown }).applyScaledGradients === 'function';
 }
 
 /** A variable's gradient by variable name; null when the loss does not depend on the variable. */

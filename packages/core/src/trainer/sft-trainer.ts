@@ -5,7 +5,7 @@ import { collateSequences, disposeBatch } from '../rollout/batch.js';
 import { encodePrompt, encodeResponse } from '../rollout/encode.js';
 import { Rng, deriveSeed } from '../util/rng.js';
 import type { MetricsWriter, ProgressListener } from './metrics.js';
-import { optimizerStep } from './optimizer.js';
+import { createAdam, optimizerStep } from './optimizer.js';
 
 export interface SftOptions {
   steps: number;
@@ -73,7 +73,7 @@ export async function runSft(
     };
   });
   const rng = new Rng(deriveSeed(options.seed, 'sft-order'));
-  const optimizer = tf.train.adam(options.learningRate);
+  const optimizer = createAdam(options.learningRate);
   let order: number[] = [];
   let finalLoss = NaN;
   for (let step = 0; step < options.steps; step++) {
