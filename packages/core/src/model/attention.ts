@@ -90,6 +90,15 @@ export function multiHeadAttention(
     // ctx[k, c] = Σ_j vAll[k, j, c] · attn[j, c]: the large operand is the convolution input, attn the filter.
     ctx = channelMatMul(vAll.reshape([dh, lk, c]), attn).reshape([dh, c]).transpose().reshape([n, d]);
     if (emitKv) kv = { k: kAll, v: vAll };
+  } else if (tf.getBackend() !== 'wasm') {
+    // Batched matMul over the C = N · heads channels: q, k, v as [C, S, dHead] (one transpose each), scores
+    // q·kᵀ [C, S, S] with the transposed operand read in place by the GPU kernel, the bias as [N, 1, S, S].
+    // Fewer dispatches than the wasm layout below (which exists for XNNPACK's depthwise convolution).
+    const channels = (t: tf.Tensor) => t.reshape([s, c, dh]).transpose([1, 0, 2]) as tf.Tensor3D;
+    const scores = tf.matMul(channels(q), channels(k), false, true).reshape([n, heads, s, s]);
+    const attn = tf.softmax(tf.add(scores, bias.transpose([1, 2, 0, 3]))).reshape([c, s, s]) as tf.Tensor3D;
+    ctx = tf.matMul(attn, channels(v)).transpose([1, 0, 2]).reshape([s * n, d]);
+    if (emitKv) kv = { k: k as tf.Tensor4D, v: v.transpose([3, 0, 1, 2]) as tf.Tensor4D };
   } else {
     // q as [S, dHead, C], k as [dHead, C, S], v as [S, C, dHead] (C = N · heads channels).
     const qX = q.reshape([s, c, dh]).transpose([0, 2, 1]) as tf.Tensor3D;
