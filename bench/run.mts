@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
-import { BACKENDS, createAdam, initBackend, type BackendName } from '@mmrl/core';
+import { BACKENDS, countWebGpuDispatches, createAdam, initBackend, type BackendName } from '@mmrl/core';
 import {
   BenchTransformer,
   TORCH_REFERENCE,
@@ -128,30 +128,6 @@ async function time(label: string, warm: number, steps: number, fn: () => Promis
   return ms;
 }
 
-/**
- * Compute dispatches the webgpu backend records while `fn` runs (calls of `runWebGPUProgram`), or null on another
- * backend. The dispatch count is what per-op overhead scales with on a GPU.
- */
-async function countDispatches(fn: () => Promise<unknown>): Promise<number | null> {
-  if (tf.getBackend() !== 'webgpu') {
-    await fn();
-    return null;
-  }
-  const gpu = tf.backend() as unknown as { runWebGPUProgram: (...a: unknown[]) => unknown };
-  const original = gpu.runWebGPUProgram;
-  let n = 0;
-  gpu.runWebGPUProgram = function (this: unknown, ...a: unknown[]) {
-    n++;
-    return original.apply(this, a);
-  };
-  try {
-    await fn();
-  } finally {
-    gpu.runWebGPUProgram = original;
-  }
-  return n;
-}
-
 async function benchTransformer(name: TransformerName): Promise<void> {
   const { batch, ...config } = TRANSFORMERS[name];
   const model = new BenchTransformer(config, 0);
@@ -162,7 +138,7 @@ async function benchTransformer(name: TransformerName): Promise<void> {
   const forward = await time(`${name} forward`, warmup, steps, () => benchForward(model, ids, targets));
   const forwardBackward = await time(`${name} forward+backward`, warmup, steps, () => benchForwardBackward(model, ids, targets));
   const ms = await time(`${name} train-step`, warmup, steps, () => benchTrainStep(model, optimizer, ids, targets));
-  const dispatches = await countDispatches(() => benchTrainStep(model, optimizer, ids, targets));
+  const dispatches = await countWebGpuDispatches(() => benchTrainStep(model, optimizer, ids, targets));
   const tokens = batch * config.seq;
   const m = median(ms);
   writeResult({
@@ -198,7 +174,7 @@ async function benchVlm(name: VlmSizeName): Promise<void> {
     const optimizer = createAdam(1e-3, 0.9, 0.999, kernelFixes);
     const steps = stepsArg ?? 5;
     const ms = await time(`${name} train-step`, warmup, steps, () => vlmTrainStep(policy, optimizer, batch, responseTokens));
-    const dispatches = await countDispatches(() => vlmTrainStep(policy, optimizer, batch, responseTokens));
+    const dispatches = await countWebGpuDispatches(() => vlmTrainStep(policy, optimizer, batch, responseTokens));
     const tokens = VLM_ROWS * sequenceLength;
     const m = median(ms);
     writeResult({

@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 
 /**
  * The part of tfjs' WebGPUProgram interface (tfjs-backend-webgpu 4.22 `webgpu_program.ts`) that mmrl's WGSL
@@ -41,4 +41,29 @@ export function runProgram(backend: unknown, program: WebGpuProgram, inputs: tf.
   const gpu = backend as Partial<WebGpuBackendLike>;
   if (typeof gpu.runWebGPUProgram !== 'function') throw new Error(`${program.shaderKey}: not the webgpu backend`);
   return gpu.runWebGPUProgram(program, inputs, 'float32', uniforms);
+}
+
+/**
+ * Counts the compute dispatches the active webgpu backend records while `fn` runs (its calls of
+ * `runWebGPUProgram`, tfjs' kernels and mmrl's alike): the number that per-op overhead scales with on a GPU.
+ * @returns the count, or null when the active backend is not webgpu (`fn` still runs).
+ */
+export async function countWebGpuDispatches(fn: () => unknown): Promise<number | null> {
+  if (tf.getBackend() !== 'webgpu') {
+    await fn();
+    return null;
+  }
+  const gpu = tf.backend() as unknown as { runWebGPUProgram: (...a: unknown[]) => unknown };
+  const original = gpu.runWebGPUProgram;
+  let n = 0;
+  gpu.runWebGPUProgram = function (this: unknown, ...a: unknown[]) {
+    n++;
+    return original.apply(this, a);
+  };
+  try {
+    await fn();
+  } finally {
+    gpu.runWebGPUProgram = original;
+  }
+  return n;
 }

@@ -3,6 +3,7 @@
 // (Kingma & Ba 2015, Algorithm 1) and against tfjs' own AdamOptimizer on the same backend.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { assertClose, deterministicValues as values } from '../numeric.js';
 import * as tf from '@tensorflow/tfjs';
 import { FUSED_ADAM, hasFusedAdam } from '../../src/runtime/fused-adam.js';
 import { ResumableAdamOptimizer } from '../../src/trainer/optimizer.js';
@@ -31,16 +32,7 @@ function adamByHand(
   return theta;
 }
 
-const close = (actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string) => {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    const d = Math.abs(actual[i]! - expected[i]!);
-    assert.ok(d <= tol * Math.max(1, Math.abs(expected[i]!)), `${what}[${i}]: ${actual[i]} vs ${expected[i]} (|Δ| ${d})`);
-  }
-};
 
-/** Deterministic values in [-1, 1). */
-const values = (n: number, seed: number) => Array.from({ length: n }, (_, i) => Math.sin(seed * 12.9898 + i * 78.233) * 0.999);
 
 test('fused Adam on webgpu: matches Adam by hand over 3 steps, with clipping scale, sizes 1, 15 and 1000', async (t) => {
   if (!(await useWebGpu(t))) return;
@@ -62,7 +54,7 @@ test('fused Adam on webgpu: matches Adam by hand over 3 steps, with clipping sca
   }
   assert.equal(optimizer.iterations, 3);
   for (const [k, v] of vars.entries()) {
-    close(await v.data(), adamByHand(theta0[k]!, grads[k]!, hp), 2e-5, `param ${k}`);
+    assertClose(await v.data(), adamByHand(theta0[k]!, grads[k]!, hp), 2e-5, `param ${k}`);
   }
   // The slots keep tfjs' names and layout (checkpoints are interchangeable with the unfused path).
   const weights = await optimizer.getWeights();
@@ -92,13 +84,13 @@ test('fused Adam on webgpu: same updates as tfjs AdamOptimizer on the same backe
       vars.map((v, k) => ({ name: v.name, tensor: k === 2 ? null : tf.tensor(values(v.size, 3 * step + k + 11), v.shape) }));
     const gf = gradsFor(fusedVars);
     const gp = gradsFor(plainVars);
-    fusedDispatches += countDispatches(() => fused.applyScaledGradients(gf, 0.8));
-    plainDispatches += countDispatches(() => plain.applyScaledGradients(gp, 0.8));
+    fusedDispatches += await countDispatches(() => fused.applyScaledGradients(gf, 0.8));
+    plainDispatches += await countDispatches(() => plain.applyScaledGradients(gp, 0.8));
     tf.dispose([...gf, ...gp].map((g) => g.tensor).filter((x): x is tf.Tensor => x !== null));
   }
-  for (let k = 0; k < 3; k++) close(await fusedVars[k]!.data(), await plainVars[k]!.data(), 1e-6, `variable ${k}`);
+  for (let k = 0; k < 3; k++) assertClose(await fusedVars[k]!.data(), await plainVars[k]!.data(), 1e-6, `variable ${k}`);
   const [fw, pw] = [await fused.getWeights(), await plain.getWeights()];
-  for (let k = 1; k < fw.length; k++) close(await fw[k]!.tensor.data(), await pw[k]!.tensor.data(), 1e-6, fw[k]!.name);
+  for (let k = 1; k < fw.length; k++) assertClose(await fw[k]!.tensor.data(), await pw[k]!.tensor.data(), 1e-6, fw[k]!.name);
   assert.deepEqual(Array.from(await fusedVars[2]!.data()), Array.from(await plainVars[2]!.data()), 'a variable without gradient is left alone');
   // 2 variables with gradients × 5 steps × 3 programs, plus the zero fills of the 3 × 2 moment slots at the first
   // step; tfjs' Adam needs several times more.

@@ -3,20 +3,13 @@
 // on the same backend, and against a row computed by hand.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { assertClose, deterministicValues as values } from '../numeric.js';
 import * as tf from '@tensorflow/tfjs';
 import { fusedLayerNorm, hasFusedLayerNorm } from '../../src/runtime/fused-layer-norm.js';
 import { composedLayerNorm, layerNorm } from '../../src/model/layers.js';
 import { countDispatches, useWebGpu } from './webgpu-backend.js';
 
-const values = (n: number, seed: number) => Array.from({ length: n }, (_, i) => Math.sin(seed * 12.9898 + i * 78.233) * 3);
 
-const close = (actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string) => {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    const d = Math.abs(actual[i]! - expected[i]!);
-    assert.ok(d <= tol * Math.max(1, Math.abs(expected[i]!)), `${what}[${i}]: ${actual[i]} vs ${expected[i]} (|Δ| ${d})`);
-  }
-};
 
 
 test('fused layer norm on webgpu: one row by hand (d = 4)', async (t) => {
@@ -25,7 +18,7 @@ test('fused layer norm on webgpu: one row by hand (d = 4)', async (t) => {
   // x = [1, 2, 3, 6]: μ = 3, variance = (4 + 1 + 0 + 9) / 4 = 3.5, x̂ = (x − 3)/√(3.5 + 1e-5).
   const y = fusedLayerNorm(tf.tensor2d([[1, 2, 3, 6]]), tf.tensor1d([1, 2, 1, 1]), tf.tensor1d([0, 0, 0.5, 0]));
   const r = 1 / Math.sqrt(3.5 + 1e-5);
-  close(await y.data(), [-2 * r, -1 * r * 2, 0.5, 3 * r], 1e-6, 'y');
+  assertClose(await y.data(), [-2 * r, -1 * r * 2, 0.5, 3 * r], 1e-6, 'y');
 });
 
 test('fused layer norm on webgpu: values and gradients match the composed layer norm (d < and > the workgroup)', async (t) => {
@@ -42,11 +35,11 @@ test('fused layer norm on webgpu: values and gradients match the composed layer 
     const beta = tf.tensor1d(values(d, 3));
     const weights = tf.tensor(values(size, 4), shape); // loss = Σ w · LN(x): a non-uniform upstream gradient
     const lossOf = (ln: typeof layerNorm) => (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(ln(a, g as tf.Tensor1D, b as tf.Tensor1D), weights));
-    close(await fusedLayerNorm(x, gamma, beta).data(), await composedLayerNorm(x, gamma, beta).data(), 1e-5, `y ${shape}`);
+    assertClose(await fusedLayerNorm(x, gamma, beta).data(), await composedLayerNorm(x, gamma, beta).data(), 1e-5, `y ${shape}`);
     const fusedGrads = tf.grads(lossOf(fusedLayerNorm))([x, gamma, beta]);
     const composedGrads = tf.grads(lossOf(composedLayerNorm))([x, gamma, beta]);
     for (const [k, name] of ['dx', 'dγ', 'dβ'].entries()) {
-      close(await fusedGrads[k]!.data(), await composedGrads[k]!.data(), 1e-4, `${name} ${shape}`);
+      assertClose(await fusedGrads[k]!.data(), await composedGrads[k]!.data(), 1e-4, `${name} ${shape}`);
     }
     tf.dispose([x, gamma, beta, weights, ...fusedGrads, ...composedGrads]);
   }
@@ -57,11 +50,11 @@ test('fused layer norm on webgpu: 2 dispatches forward, 3 backward; the model la
   const x = tf.tensor(values(6 * 32, 5), [6, 32]);
   const gamma = tf.tensor1d(values(32, 6));
   const beta = tf.tensor1d(values(32, 7));
-  const forward = countDispatches(() => tf.dispose(layerNorm(x, gamma, beta)));
-  const composedForward = countDispatches(() => tf.dispose(composedLayerNorm(x, gamma, beta)));
+  const forward = await countDispatches(() => tf.dispose(layerNorm(x, gamma, beta)));
+  const composedForward = await countDispatches(() => tf.dispose(composedLayerNorm(x, gamma, beta)));
   assert.equal(forward, 2);
-  const withBackward = countDispatches(() => tf.dispose(tf.grads((a: tf.Tensor) => tf.sum(layerNorm(a, gamma, beta)))([x])));
-  const composedWithBackward = countDispatches(() =>
+  const withBackward = await countDispatches(() => tf.dispose(tf.grads((a: tf.Tensor) => tf.sum(layerNorm(a, gamma, beta)))([x])));
+  const composedWithBackward = await countDispatches(() =>
     tf.dispose(tf.grads((a: tf.Tensor) => tf.sum(composedLayerNorm(a, gamma, beta)))([x])),
   );
   // + the sum of the loss, its gradient fill, and dx (dγ and dβ are not requested, but computed by the kernel).

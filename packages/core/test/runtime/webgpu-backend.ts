@@ -1,6 +1,7 @@
 import type { TestContext } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/runtime/backend.js';
+import { countWebGpuDispatches } from '../../src/runtime/webgpu-program.js';
 
 /**
  * Selects the real webgpu backend (Dawn through the npm package `webgpu`; on a machine without a GPU, Mesa's
@@ -21,19 +22,9 @@ export async function useWebGpu(t: TestContext): Promise<boolean> {
   }
 }
 
-/** Counts the compute dispatches the webgpu backend records while `fn` runs (calls of `runWebGPUProgram`). */
-export function countDispatches(fn: () => void): number {
-  const backend = tf.backend() as unknown as { runWebGPUProgram: (...a: unknown[]) => unknown };
-  const original = backend.runWebGPUProgram;
-  let n = 0;
-  backend.runWebGPUProgram = function (this: unknown, ...a: unknown[]) {
-    n++;
-    return original.apply(this, a);
-  };
-  try {
-    fn();
-  } finally {
-    backend.runWebGPUProgram = original;
-  }
+/** {@link countWebGpuDispatches} for a synchronous `fn` on the webgpu backend. */
+export async function countDispatches(fn: () => void): Promise<number> {
+  const n = await countWebGpuDispatches(fn);
+  if (n === null) throw new Error(`countDispatches: the active backend is ${tf.getBackend()}, not webgpu`);
   return n;
 }
