@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { runProgram, type WebGpuProgram } from './webgpu-program.js';
+import { runProgram, scalarUniforms, type WebGpuProgram } from './webgpu-program.js';
 
 /**
  * Kernel name of the fused Adam update, registered for the `webgpu` backend by {@link registerFusedAdamWebGpu}.
@@ -36,9 +36,6 @@ export interface FusedAdamAttrs {
 }
 
 const WORKGROUP = 64;
-
-/** Program-defined uniforms: one entry per scalar field (tfjs lays an entry of n values out as a vector). */
-const f32 = (...xs: number[]) => xs.map((x) => ({ type: 'float32' as const, data: [x] }));
 
 /** One elementwise program over flat float32 buffers named `names`; `body` computes `value` at `index`. */
 function elementwiseProgram(key: string, size: number, names: string[], uniforms: string, body: string): WebGpuProgram {
@@ -89,19 +86,19 @@ function fusedAdamWebGpu({ inputs, backend, attrs }: { inputs: tf.NamedTensorInf
     backend,
     elementwiseProgram('first', size, ['M', 'G'], moments, FUSED_ADAM_WGSL.first),
     [flat(m), flat(grad)],
-    f32(a.beta1, a.oneMinusBeta1, a.gradScale),
+    scalarUniforms('float32', a.beta1, a.oneMinusBeta1, a.gradScale),
   );
   const v2 = runProgram(
     backend,
     elementwiseProgram('second', size, ['V', 'G'], moments, FUSED_ADAM_WGSL.second),
     [flat(v), flat(grad)],
-    f32(a.beta2, a.oneMinusBeta2, a.gradScale),
+    scalarUniforms('float32', a.beta2, a.oneMinusBeta2, a.gradScale),
   );
   const p2 = runProgram(
     backend,
     elementwiseProgram('param', size, ['P', 'M', 'V'], 'c1 : f32, c2 : f32, epsilon : f32, negLearningRate : f32,', FUSED_ADAM_WGSL.param),
     [flat(param), m2, v2],
-    f32(a.c1, a.c2, a.epsilon, -a.learningRate),
+    scalarUniforms('float32', a.c1, a.c2, a.epsilon, -a.learningRate),
   );
   const shaped = (t: tf.TensorInfo): tf.TensorInfo => ({ dataId: t.dataId, shape: [...param.shape], dtype: 'float32' });
   return [shaped(p2), shaped(m2), shaped(v2)];

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { runProgram, type WebGpuProgram } from './webgpu-program.js';
+import { runProgram, scalarUniforms, type WebGpuProgram } from './webgpu-program.js';
 
 /**
  * Fused layer normalisation for the `webgpu` backend (Ba et al. 2016, Eq. 4, over the last axis):
@@ -119,16 +119,13 @@ export const LAYER_NORM_WGSL = {
 type Info = tf.TensorInfo;
 const rowsOf = (x: Info) => x.shape.slice(0, -1).reduce((a, b) => a * b, 1);
 const widthOf = (x: Info) => x.shape[x.shape.length - 1]!;
-const ints = (...xs: number[]) => xs.map((x) => ({ type: 'int32' as const, data: [x] }));
+const ints = (...xs: number[]) => scalarUniforms('int32', ...xs);
 
 function statsKernel({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: unknown }) {
   const { x } = inputs as { x: Info };
   const { eps } = attrs as unknown as { eps: number };
   const [rows, d] = [rowsOf(x), widthOf(x)];
-  return runProgram(backend, perGroupProgram('stats', [rows, 2], rows, ['X'], 'd : i32, eps : f32,', LAYER_NORM_WGSL.stats), [x], [
-    ...ints(d),
-    { type: 'float32', data: [eps] },
-  ]);
+  return runProgram(backend, perGroupProgram('stats', [rows, 2], rows, ['X'], 'd : i32, eps : f32,', LAYER_NORM_WGSL.stats), [x], [...ints(d), ...scalarUniforms('float32', eps)]);
 }
 
 function applyKernel({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; backend: unknown }) {

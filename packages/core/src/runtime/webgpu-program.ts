@@ -28,6 +28,14 @@ export interface ProgramUniform {
   data: number[];
 }
 
+/**
+ * Program uniforms for scalar fields, one entry per field in declaration order (tfjs lays an entry holding n values
+ * out as a vector, so scalars must not be grouped).
+ */
+export function scalarUniforms(type: ProgramUniform['type'], ...values: number[]): ProgramUniform[] {
+  return values.map((x) => ({ type, data: [x] }));
+}
+
 /** The method of tfjs' WebGPUBackend that runs a program (records one dispatch; submission is batched). */
 interface WebGpuBackendLike {
   runWebGPUProgram(program: WebGpuProgram, inputs: tf.TensorInfo[], outputDtype: tf.DataType, uniforms?: ProgramUniform[]): tf.TensorInfo;
