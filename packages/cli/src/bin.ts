@@ -31,6 +31,7 @@ const withRunOptions = (cmd: Command) =>
   withPluginOption(cmd)
     .option('--seed <n>', 'override the config seed')
     .addOption(new Option('--backend <name>', 'override runtime.backend').choices([...BACKENDS]))
+    .option('--threads <n>', 'override runtime.threads (wasm threads: 1-8 or auto)')
     .option('--out <dir>', 'parent directory of the run directory (default: output.dir of the config)')
     .option('--name <name>', 'run directory name (default: timestamp and seed)')
     .option('--checkpoint <dir>', 'start from this policy checkpoint (overrides init.checkpoint)')

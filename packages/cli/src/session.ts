@@ -7,6 +7,9 @@ import {
   deriveSeed,
   evaluatePolicy,
   initBackend,
+  resolveWasmThreads,
+  MAX_WASM_THREADS,
+  wasmThreads,
   loadConfigFile,
   readTrainingState,
   truncateMetricsAfterStep,
@@ -27,6 +30,7 @@ import { createRegistry, type PluginOptions } from './registry.js';
 export interface CommonOptions extends PluginOptions {
   seed?: string;
   backend?: string;
+  threads?: string;
   out?: string;
   name?: string;
   checkpoint?: string;
@@ -43,6 +47,22 @@ export interface ResumeInfo {
   step: number;
   /** metrics.jsonl rows kept (those up to the checkpoint's step). */
   rows: MetricsRow[];
+}
+
+/** `--threads <n>`: 'auto' or 1…MAX_WASM_THREADS. */
+function parseThreads(value: string): 'auto' | number {
+  if (value === 'auto') return value;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WASM_THREADS) {
+    throw new Error(`--threads must be auto or an integer from 1 to ${MAX_WASM_THREADS}, got "${value}"`);
+  }
+  return n;
+}
+
+/** `wasm (2 threads)`, or the backend's name. */
+function describeBackend(backend: string): string {
+  const threads = wasmThreads();
+  return backend === 'wasm' && threads !== null ? `wasm (${threads} thread${threads === 1 ? '' : 's'})` : backend;
 }
 
 /** One CLI run: config, backend, DI container, run directory. */
@@ -122,9 +142,10 @@ export async function openSession(configPath: string, opts: CommonOptions, kinds
     config.seed = seed;
   }
   if (opts.backend !== undefined) config.runtime.backend = opts.backend as ResolvedConfig['runtime']['backend'];
+  if (opts.threads !== undefined) config.runtime.threads = parseThreads(opts.threads);
   if (opts.checkpoint !== undefined) config.init.checkpoint = resolve(opts.checkpoint);
   else if (config.init.checkpoint) config.init.checkpoint = resolve(baseDir, config.init.checkpoint);
-  const backend = await initBackend(config.runtime.backend);
+  const backend = await initBackend(config.runtime.backend, { threads: resolveWasmThreads(config.runtime.threads) });
   const container = await createRunContainer(registry, config, { baseDir, ...(kinds ? { kinds } : {}) });
   // The policy starts from init.checkpoint (loaded by createRunContainer); a resumed run then loads its training
   // checkpoint over it.
@@ -148,7 +169,7 @@ export async function openSession(configPath: string, opts: CommonOptions, kinds
       configFile: resolve(configPath),
       resumedAtStep: resumeState.step,
     });
-    log(`mmrl: backend ${backend}, seed ${config.seed}, resuming run directory ${resumeDir} at step ${resumeState.step}`);
+    log(`mmrl: backend ${describeBackend(backend)}, seed ${config.seed}, resuming run directory ${resumeDir} at step ${resumeState.step}`);
     return {
       config,
       container,
@@ -165,7 +186,7 @@ export async function openSession(configPath: string, opts: CommonOptions, kinds
   await mkdir(runDir, { recursive: true });
   await writeJsonAtomic(join(runDir, 'config.json'), { config, versions: versions(registry), backend, configFile: resolve(configPath) });
   await writeFile(metricsFile(runDir), '');
-  log(`mmrl: backend ${backend}, seed ${config.seed}, run directory ${runDir}`);
+  log(`mmrl: backend ${describeBackend(backend)}, seed ${config.seed}, run directory ${runDir}`);
   return { config, container, backend, runDir, metrics: new MetricsWriter(metricsFile(runDir)), log };
 }
 

@@ -49,6 +49,7 @@ export * from './runtime/kernels.js';
 export * from './runtime/fused-adam.js';
 export * from './runtime/fused-layer-norm.js';
 export * from './runtime/webgpu-program.js';
+export * from './runtime/wasm-threads.js';
 
 // Utilities
 export * from './util/rng.js';

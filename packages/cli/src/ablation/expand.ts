@@ -88,6 +88,10 @@ class PathTable {
   }
 }
 
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 /** JSON with object keys sorted at every level (arrays keep their order). */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
@@ -100,9 +104,19 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** The first {@link HASH_LENGTH} hex characters of sha256 over the canonical JSON of a config. */
+/**
+ * The first {@link HASH_LENGTH} hex characters of sha256 over the canonical JSON of a config, without
+ * `runtime.threads`: the wasm thread count changes no number of a run (bit-identical results,
+ * packages/core/test/runtime/wasm-threads.test.ts), so runs that differ only there are the same run.
+ */
 export function configHash(config: unknown): string {
-  return createHash('sha256').update(canonicalJson(config)).digest('hex').slice(0, HASH_LENGTH);
+  let hashed = config;
+  const runtime = isObject(config) ? config.runtime : undefined;
+  if (isObject(config) && isObject(runtime) && 'threads' in runtime) {
+    const { threads: _threads, ...rest } = runtime;
+    hashed = { ...config, runtime: rest };
+  }
+  return createHash('sha256').update(canonicalJson(hashed)).digest('hex').slice(0, HASH_LENGTH);
 }
 
 /** Issues gathered over every arm, one per (spec place, config pointer, message), naming the arms concerned. */

@@ -76,6 +76,11 @@ export interface RunnerOptions {
   cli: CliEntry;
   /** Extra arguments for every run's `mmrl train` (e.g. `--plugin x`). */
   extraArgs: string[];
+  /**
+   * wasm threads of each run whose config leaves `runtime.threads` at `auto` (passed as `--threads`), so that `jobs`
+   * runs share the cores instead of each taking all of them. Results do not depend on it.
+   */
+  threadsPerRun?: number;
   progress: AblationProgress;
   /**
    * Takes over a finished run with the same config hash from an earlier ablation (`--reuse`), copying it into `dir`.
@@ -169,9 +174,14 @@ async function executeRun(run: PlannedRun, dir: string, options: RunnerOptions, 
   const configFile = join(dir, RUN_FILES.config);
   await writeJsonAtomic(configFile, run.config);
   const resumed = existsSync(join(dir, 'checkpoint', 'state.json'));
+  const threads = run.config.runtime?.threads;
+  const extraArgs =
+    options.threadsPerRun !== undefined && (threads === undefined || threads === 'auto')
+      ? [...options.extraArgs, '--threads', String(options.threadsPerRun)]
+      : options.extraArgs;
   const trainArgs = resumed
-    ? ['train', configFile, '--resume', dir, ...options.extraArgs]
-    : ['train', configFile, '--out', join(dir, '..'), '--name', run.dirName, ...options.extraArgs];
+    ? ['train', configFile, '--resume', dir, ...extraArgs]
+    : ['train', configFile, '--out', join(dir, '..'), '--name', run.dirName, ...extraArgs];
   const command = [options.cli.command, ...options.cli.args, ...trainArgs];
   const record: RunRecord = {
     arm: run.arm,

@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path';
+import { defaultWasmThreads } from '@mmrl/core';
 import { expandAblation } from '../ablation/expand.js';
 import { armTable } from '../ablation/format.js';
 import { buildReport, writeReports } from '../ablation/report.js';
@@ -35,7 +36,8 @@ function currentCli(): CliEntry {
  * `mmrl train` processes, `--jobs` at a time, in `<out>/<name>/runs/<arm>-seed<k>-<hash>/`, then writes report.md,
  * report.json and report.html into `<out>/<name>/`. Finished runs are skipped; with `--reuse`, a run whose config hash
  * (the whole validated config, seed included) matches a finished run of another ablation is copied from it instead
- * of trained again (runs are deterministic on one backend). A failed run does not stop the others, and sets exit
+ * of trained again (runs are deterministic on one backend, whatever its thread count). Runs whose config leaves
+ * `runtime.threads` at `auto` share the cores: each gets `⌊cores / jobs⌋` wasm threads. A failed run does not stop the others, and sets exit
  * code 1 at the end (after the report).
  */
 export async function runAblate(specPath: string, opts: AblateOptions): Promise<void> {
@@ -63,6 +65,7 @@ export async function runAblate(specPath: string, opts: AblateOptions): Promise<
     resume: opts.resume !== false,
     cli: currentCli(),
     extraArgs: (opts.plugin ?? []).flatMap((p) => ['--plugin', p]),
+    threadsPerRun: Math.max(1, Math.floor(defaultWasmThreads() / jobs)),
     progress: new AblationProgress(),
     reuse: async (run, dir) => {
       const source = reusable.get(run.hash);

@@ -4,6 +4,7 @@ import {
   deriveSeed,
   encodePrompt,
   initBackend,
+  resolveWasmThreads,
   loadConfigFile,
   Tokenizer,
   REWARD_FUNCTION,
@@ -55,7 +56,9 @@ export async function runExpertGenerate(configPath: string, opts: ExpertGenerate
   const samples = number(opts.samples, '--samples', slotOptions.samples ?? 1, true);
   const temperature = number(opts.temperature, '--temperature', slotOptions.temperature ?? 1, false);
   const topP = slotOptions.topP ?? 1;
-  await initBackend((opts.backend ?? config.runtime.backend) as typeof config.runtime.backend);
+  await initBackend((opts.backend ?? config.runtime.backend) as typeof config.runtime.backend, {
+    threads: resolveWasmThreads(config.runtime.threads),
+  });
   const container = await createRunContainer(registry, config, { baseDir, kinds: ['task', 'reward-function'] });
   const reward = container.resolve(REWARD_FUNCTION);
   const task = container.resolve(TASK);

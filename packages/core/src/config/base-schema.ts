@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { BACKENDS } from '../runtime/backend.js';
+import { MAX_WASM_THREADS } from '../runtime/wasm-threads.js';
 
 /** A strategy slot in a config: `{ name, options }`. Its options schema comes from the registry. */
 export interface Slot<O = Record<string, unknown>> {
@@ -27,6 +28,10 @@ export function baseConfigSchema(slot: (kind: string) => TSchema, slotList: (kin
             BACKENDS.map((b) => Type.Literal(b)),
             { default: 'auto', description: 'tfjs backend: auto takes tensorflow when installed, else wasm.' },
           ),
+          threads: Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: MAX_WASM_THREADS })], {
+            default: 'auto',
+            description: `Threads of the wasm backend (1 to ${MAX_WASM_THREADS}; auto: the available cores, at most ${MAX_WASM_THREADS}). Results are bit-identical for any count; other backends ignore it.`,
+          }),
         },
         { additionalProperties: false, default: {} },
       ),
@@ -143,7 +148,7 @@ export interface ResolvedConfig {
   /** Plugin specifiers as written in the config (loaded by the CLI before validation). */
   plugins: string[];
   seed: number;
-  runtime: { backend: (typeof BACKENDS)[number] };
+  runtime: { backend: (typeof BACKENDS)[number]; threads: 'auto' | number };
   task: Slot;
   policy: Slot;
   reward: Slot;

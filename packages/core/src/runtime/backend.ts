@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { registerFusedAdamWebGpu } from './fused-adam.js';
 import { registerFusedLayerNormWebGpu } from './fused-layer-norm.js';
 import { patchWasmBatchMatMul } from './kernels.js';
+import { initWasm } from './wasm-threads.js';
 
 export const BACKENDS = ['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -106,10 +107,16 @@ export interface BackendOptions {
    * Apply mmrl's kernel fixes (runtime/kernels.ts). Default true; false measures stock tfjs (benchmarks).
    */
   kernelFixes?: boolean;
+  /**
+   * Threads of the wasm backend (runtime/wasm-threads.ts): 1 (default) is tfjs's single-threaded SIMD build, 2…8 its
+   * threaded build. The first wasm initialisation of a process fixes the count. Other backends ignore it.
+   */
+  threads?: number;
 }
 
 /**
  * Selects and verifies the tfjs backend. `auto` tries tensorflow (when installed), then wasm, then cpu.
+ * wasm runs `options.threads` threads (runtime/wasm-threads.ts).
  * Kernel fixes are applied unless `kernelFixes: false`: the transposed-matMul fix for wasm (runtime/kernels.ts) and
  * the fused Adam and layer-norm kernels for webgpu (runtime/fused-adam.ts, runtime/fused-layer-norm.ts).
  * @returns the name of the active backend.
@@ -125,8 +132,12 @@ export async function initBackend(requested: BackendName, options: BackendOption
     }
     try {
       const backendName = await prepare(name);
-      const ok = await tf.setBackend(backendName);
-      await tf.ready();
+      const select = async () => {
+        const ok = await tf.setBackend(backendName);
+        await tf.ready();
+        return ok;
+      };
+      const ok = backendName === 'wasm' ? (await initWasm(options.threads ?? 1, select)) > 0 : await select();
       const active = tf.getBackend();
       if (!ok || active !== backendName) {
         throw new Error(`tfjs fell back to "${active}" instead of "${backendName}"`);
