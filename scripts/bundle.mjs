@@ -4,7 +4,8 @@
  * machine, ../shared/GPU.md "Recipe"): everything bundled except `webgpu` (Dawn's native module, installed beside it)
  * and the optional tfjs-node backends; a banner defines `require`, `__filename` and `__dirname` (tfjs's node build calls
  * `require('util')`, and the wasm backend finds its `.wasm` files through `__dirname`, copied next to the bundle).
- * Writes `<out>/mmrl.mjs`, `<out>/bench.mjs` (`npm run bench`'s bench/run.mts) and `<out>/tfjs-backend-wasm*.wasm`
+ * Writes `<out>/mmrl.mjs`, `<out>/bench.mjs` (`npm run bench`'s bench/run.mts), `<out>/tfjs-backend-wasm*.wasm` and the
+ * threaded build's factory `<out>/tfjs-backend-wasm-threaded-simd.js`
  * (default out: `.gpu`). The packages are bundled from their TypeScript sources (the `@mmrl/source` export
  * condition), so a stale `dist/` cannot slip into a device run.
  *   node .gpu/mmrl.mjs train examples/configs/demo.yaml --backend webgpu
@@ -49,4 +50,7 @@ await build({
 const wasmDir = join(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
 const wasm = readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'));
 for (const f of wasm) copyFileSync(join(wasmDir, f), join(out, f));
-console.log(`bundle: ${join(out, 'mmrl.mjs')}, ${join(out, 'bench.mjs')} (+ ${wasm.join(', ')})`);
+// The threaded build's factory, evaluated as-is by its pthread workers (packages/core/src/runtime/wasm-threads.ts).
+const threadedFactory = 'tfjs-backend-wasm-threaded-simd.js';
+copyFileSync(join(wasmDir, '..', 'wasm-out', threadedFactory), join(out, threadedFactory));
+console.log(`bundle: ${join(out, 'mmrl.mjs')}, ${join(out, 'bench.mjs')} (+ ${[...wasm, threadedFactory].join(', ')})`);

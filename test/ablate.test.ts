@@ -177,6 +177,20 @@ test('run hashes do not depend on where the spec and its base live, and change w
   );
   assert.match(one.runs[0]!.dirName, /^a-seed1-[0-9a-f]{10}$/);
   assert.equal(new Set(one.runs.map((r) => r.hash)).size, 4);
+  // runtime.threads changes no number of a run (bit-identical, packages/core/test/runtime/wasm-threads.test.ts):
+  // runs that differ only there share their hash (and --reuse takes them); the backend does not.
+  const threads = await expandAblation(
+    await loadAblationSpec(join(workspace({ 's.yaml': spec.replace('seeds:', 'overrides: { /runtime/threads: 3 }\nseeds:') }), 's.yaml')),
+  );
+  assert.equal(threads.runs[0]!.config.runtime.threads, 3);
+  assert.deepEqual(
+    threads.runs.map((r) => r.hash),
+    one.runs.map((r) => r.hash),
+  );
+  const cpu = await expandAblation(
+    await loadAblationSpec(join(workspace({ 's.yaml': spec.replace('seeds:', 'overrides: { /runtime/backend: cpu }\nseeds:') }), 's.yaml')),
+  );
+  assert.notEqual(cpu.runs[0]!.hash, one.runs[0]!.hash);
 });
 
 /** Parses JSON from a file. */

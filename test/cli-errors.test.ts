@@ -27,6 +27,13 @@ test('mmrl validate on a broken config names the pointer and exits 1', () => {
   assert.doesNotMatch(r.stderr, /\n\s+at /); // no stack trace
 });
 
+test('a bad --threads names the flag and the accepted values and exits 1', () => {
+  const r = mmrl(['train', join(ROOT, 'test/fixtures/tiny.yaml'), '--threads', '12', '--out', tmp()]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--threads must be auto or an integer from 1 to 8, got "12"/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+});
+
 test('a missing checkpoint names the path and exits 1', () => {
   const missing = join(tmp(), 'no-such-checkpoint');
   const r = mmrl(['eval', join(ROOT, 'test/fixtures/tiny.yaml'), '--checkpoint', missing, '--out', tmp()]);

@@ -1,5 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Worker as NodeWorker, type WorkerOptions } from 'node:worker_threads';
 
 /**
@@ -63,26 +67,44 @@ export function resolveWasmThreads(setting: 'auto' | number): number {
 interface ThreadedSources {
   /** tfjs's pthread worker script. */
   workerScript: string;
-  /** `var WasmBackendModuleThreadedSimd = <factory>`: what the worker's `importScripts` must evaluate. */
+  /** The factory file, which declares `var WasmBackendModuleThreadedSimd`: what the worker's `importScripts` evaluates. */
   factorySource: string;
 }
 
+/** The threaded build's Emscripten factory, as published (the worker evaluates it: it must be self-contained). */
+const FACTORY_FILE = 'tfjs-backend-wasm-threaded-simd.js';
+
+/**
+ * The factory's source text: from node_modules, or beside the single-file bundle (`npm run bundle` copies it there,
+ * next to the `.wasm` files). Not `factory.toString()`, which tfjs uses: a bundler rewrites the factory's `require`
+ * calls into helpers of the bundle that do not exist in the worker.
+ */
+function factorySourceText(): string {
+  const candidates: string[] = [];
+  try {
+    candidates.push(createRequire(import.meta.url).resolve(`@tensorflow/tfjs-backend-wasm/wasm-out/${FACTORY_FILE}`));
+  } catch {
+    // not installed next to this module: the bundle
+  }
+  candidates.push(join(dirname(fileURLToPath(import.meta.url)), FACTORY_FILE));
+  for (const file of candidates) {
+    if (existsSync(file)) return readFileSync(file, 'utf8');
+  }
+  throw new Error(`runtime.threads: the threaded wasm build's ${FACTORY_FILE} was not found (looked at ${candidates.join(', ')})`);
+}
+
 async function threadedSources(): Promise<ThreadedSources> {
-  // Literal specifiers so that the bundler (npm run bundle) includes both.
+  // A literal specifier so that the bundler (npm run bundle) includes it: a string constant, intact in a bundle.
   const worker = (await import('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js' as string)) as {
     wasmWorkerContents?: string;
     default?: { wasmWorkerContents?: string };
   };
-  const factory = (await import('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js' as string)) as {
-    default?: unknown;
-  };
   const workerScript = worker.wasmWorkerContents ?? worker.default?.wasmWorkerContents;
-  const factoryFn = typeof factory === 'function' ? factory : factory.default;
-  if (typeof workerScript !== 'string' || typeof factoryFn !== 'function') {
-    throw new Error('runtime.threads: this @tensorflow/tfjs-backend-wasm has no threaded SIMD build (wasm-out/*threaded-simd*)');
+  if (typeof workerScript !== 'string') {
+    throw new Error('runtime.threads: this @tensorflow/tfjs-backend-wasm has no threaded SIMD worker (wasm-out/*threaded-simd.worker.js)');
   }
   // tfjs escapes the newlines of string literals the same way before it makes its blob.
-  return { workerScript: workerScript.replace(/\n/g, '\\n'), factorySource: `var WasmBackendModuleThreadedSimd = ${factoryFn.toString()}` };
+  return { workerScript: workerScript.replace(/\n/g, '\\n'), factorySource: factorySourceText() };
 }
 
 /** Builds the Worker class that Emscripten's pthread pool instantiates in place of the browser's. */

@@ -30,6 +30,7 @@ function issues(config: unknown): { pointer: string; message: string }[] {
 test('a valid config gets every default filled in', () => {
   const c = validateConfig(registry, validConfig());
   assert.equal(c.runtime.backend, 'auto');
+  assert.equal(c.runtime.threads, 'auto');
   assert.equal(c.trainer.steps, 100);
   assert.deepEqual(c.task.options, { beta: 0.5 });
   assert.deepEqual(c.policy.options, { beta: 0.1 });
@@ -105,4 +106,18 @@ test('the run container builds each strategy in a fresh child container', async 
   const b = await createRunContainer(registry, c, { baseDir: '.' });
   assert.notEqual(a.resolve(ADVANTAGE_ESTIMATOR), b.resolve(ADVANTAGE_ESTIMATOR));
   assert.equal(a.resolveAll(TRAJECTORY_SOURCE).length, 1);
+});
+
+test('runtime.threads: auto or 1 to 8 wasm threads, anything else at /runtime/threads', () => {
+  for (const threads of [1, 8, 'auto']) {
+    const c = validConfig() as any;
+    c.runtime = { threads };
+    assert.equal(validateConfig(registry, c).runtime.threads, threads);
+  }
+  for (const threads of [0, 9, 2.5, 'all']) {
+    const c = validConfig() as any;
+    c.runtime = { threads };
+    const found = issues(c);
+    assert.ok(found.length > 0 && found.every((i) => i.pointer === '/runtime/threads'), JSON.stringify(found));
+  }
 });
