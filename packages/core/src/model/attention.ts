@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedAttention, hasFusedAttention } from '../runtime/fused-attention.js';
 import { channelMatMul } from './channel-matmul.js';
 import { dense } from './layers.js';
 
@@ -51,6 +52,24 @@ export function attentionBias(keyMask: tf.Tensor2D, queryLength: number, causal:
 }
 
 /**
+ * Attention over C = N·heads channels composed from tfjs ops (the non-wasm layout of {@link multiHeadAttention}
+ * without the fused kernels; the reference for runtime/fused-attention.ts): q, k, v as `[C, S, dHead]` (one transpose
+ * each), scores q·kᵀ `[C, S, S]` with the transposed operand read in place by the GPU kernel, the bias as
+ * `[N, 1, S or 1, S]`. Fewer dispatches than the wasm layout (which exists for XNNPACK's depthwise convolution).
+ * @param q `[S, C, dHead]` queries, already scaled by 1/√dHead; `k`, `v` `[S, C, dHead]`.
+ * @param bias `[S or 1, N, 1, S]` from {@link attentionBias}.
+ * @returns the context `[S, C, dHead]`.
+ */
+export function composedAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, bias: tf.Tensor4D): tf.Tensor3D {
+  const [s, c] = q.shape;
+  const n = bias.shape[1];
+  const channels = (t: tf.Tensor3D) => t.transpose([1, 0, 2]) as tf.Tensor3D;
+  const scores = tf.matMul(channels(q), channels(k), false, true).reshape([n, c / n, s, s]);
+  const attn = tf.softmax(tf.add(scores, bias.transpose([1, 2, 0, 3]))).reshape([c, s, s]) as tf.Tensor3D;
+  return tf.matMul(attn, channels(v)).transpose([1, 0, 2]) as tf.Tensor3D;
+}
+
+/**
  * Multi-head scaled dot-product self-attention over a sequence-major residual stream.
  *
  * Without `past` (training, prefill) all S positions attend causally among themselves; with `past` (a decoding step)
@@ -91,13 +110,10 @@ export function multiHeadAttention(
     ctx = channelMatMul(vAll.reshape([dh, lk, c]), attn).reshape([dh, c]).transpose().reshape([n, d]);
     if (emitKv) kv = { k: kAll, v: vAll };
   } else if (tf.getBackend() !== 'wasm') {
-    // Batched matMul over the C = N · heads channels: q, k, v as [C, S, dHead] (one transpose each), scores
-    // q·kᵀ [C, S, S] with the transposed operand read in place by the GPU kernel, the bias as [N, 1, S, S].
-    // Fewer dispatches than the wasm layout below (which exists for XNNPACK's depthwise convolution).
-    const channels = (t: tf.Tensor) => t.reshape([s, c, dh]).transpose([1, 0, 2]) as tf.Tensor3D;
-    const scores = tf.matMul(channels(q), channels(k), false, true).reshape([n, heads, s, s]);
-    const attn = tf.softmax(tf.add(scores, bias.transpose([1, 2, 0, 3]))).reshape([c, s, s]) as tf.Tensor3D;
-    ctx = tf.matMul(attn, channels(v)).transpose([1, 0, 2]).reshape([s * n, d]);
+    // Fused kernels where registered (webgpu), else batched matMuls: q, k, v are already [S, C, dHead] in memory.
+    const attend = hasFusedAttention() ? fusedAttention : composedAttention;
+    const asRows = (t: tf.Tensor) => t.reshape([s, c, dh]) as tf.Tensor3D;
+    ctx = attend(asRows(q), asRows(k), asRows(v), bias).reshape([s * n, d]);
     if (emitKv) kv = { k: k as tf.Tensor4D, v: v.transpose([3, 0, 1, 2]) as tf.Tensor4D };
   } else {
     // q as [S, dHead, C], k as [dHead, C, S], v as [S, C, dHead] (C = N · heads channels).

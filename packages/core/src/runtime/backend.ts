@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import { registerFusedAdamWebGpu } from './fused-adam.js';
+import { registerFusedAttentionWebGpu } from './fused-attention.js';
 import { registerFusedLayerNormWebGpu } from './fused-layer-norm.js';
 import { patchWasmBatchMatMul } from './kernels.js';
 import { initWasm } from './wasm-threads.js';
@@ -118,7 +119,8 @@ export interface BackendOptions {
  * Selects and verifies the tfjs backend. `auto` tries tensorflow (when installed), then wasm, then cpu.
  * wasm runs `options.threads` threads (runtime/wasm-threads.ts).
  * Kernel fixes are applied unless `kernelFixes: false`: the transposed-matMul fix for wasm (runtime/kernels.ts) and
- * the fused Adam and layer-norm kernels for webgpu (runtime/fused-adam.ts, runtime/fused-layer-norm.ts).
+ * the fused Adam, layer-norm and attention kernels for webgpu (runtime/fused-adam.ts, runtime/fused-layer-norm.ts,
+ * runtime/fused-attention.ts).
  * @returns the name of the active backend.
  * @throws Error when the requested backend cannot be set up or tfjs silently fell back to another one.
  */
@@ -146,6 +148,7 @@ export async function initBackend(requested: BackendName, options: BackendOption
       if (active === 'webgpu' && options.kernelFixes !== false) {
         registerFusedAdamWebGpu();
         registerFusedLayerNormWebGpu();
+        registerFusedAttentionWebGpu();
       }
       return active;
     } catch (e) {
