@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { registerFusedAdamWebGpu } from './fused-adam.js';
 import { registerFusedAttentionWebGpu } from './fused-attention.js';
 import { registerFusedLayerNormWebGpu } from './fused-layer-norm.js';
-import { patchWasmBatchMatMul } from './kernels.js';
+import { patchWasmBatchMatMul, patchWasmIdentity } from './kernels.js';
 import { initWasm } from './wasm-threads.js';
 
 export const BACKENDS = ['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow'] as const;
@@ -118,7 +118,7 @@ export interface BackendOptions {
 /**
  * Selects and verifies the tfjs backend. `auto` tries tensorflow (when installed), then wasm, then cpu.
  * wasm runs `options.threads` threads (runtime/wasm-threads.ts).
- * Kernel fixes are applied unless `kernelFixes: false`: the transposed-matMul fix for wasm (runtime/kernels.ts) and
+ * Kernel fixes are applied unless `kernelFixes: false`: the transposed-matMul and by-reference Identity fixes for wasm (runtime/kernels.ts) and
  * the fused Adam, layer-norm and attention kernels for webgpu (runtime/fused-adam.ts, runtime/fused-layer-norm.ts,
  * runtime/fused-attention.ts).
  * @returns the name of the active backend.
@@ -144,7 +144,10 @@ export async function initBackend(requested: BackendName, options: BackendOption
       if (!ok || active !== backendName) {
         throw new Error(`tfjs fell back to "${active}" instead of "${backendName}"`);
       }
-      if (active === 'wasm' && options.kernelFixes !== false) patchWasmBatchMatMul();
+      if (active === 'wasm' && options.kernelFixes !== false) {
+        patchWasmBatchMatMul();
+        patchWasmIdentity();
+      }
       if (active === 'webgpu' && options.kernelFixes !== false) {
         registerFusedAdamWebGpu();
         registerFusedLayerNormWebGpu();
