@@ -90,7 +90,9 @@ function factorySourceText(): string {
   for (const file of candidates) {
     if (existsSync(file)) return readFileSync(file, 'utf8');
   }
-  throw new Error(`runtime.threads: the threaded wasm build's ${FACTORY_FILE} was not found (looked at ${candidates.join(', ')})`);
+  throw new Error(
+    `runtime.threads: the threaded wasm build's ${FACTORY_FILE} was not found (looked at ${candidates.join(', ')}); runtime.threads: 1 runs the single-threaded build`,
+  );
 }
 
 async function threadedSources(): Promise<ThreadedSources> {
@@ -168,7 +170,9 @@ export async function initWasm(threads: number, setBackend: () => Promise<boolea
     if (!ok || tf.getBackend() !== 'wasm') throw new Error(`tfjs fell back to "${tf.getBackend()}" instead of "wasm"`);
   } catch (e) {
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-    throw new Error(`runtime.threads ${threads}: the threaded wasm build did not start: ${(e as Error).message}`);
+    throw new Error(
+      `runtime.threads ${threads}: the threaded wasm build did not start (runtime.threads: 1 runs the single-threaded one): ${(e as Error).message}`,
+    );
   } finally {
     os.cpus = cpus;
     if (previousWorker) Object.defineProperty(g, 'Worker', previousWorker);
