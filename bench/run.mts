@@ -222,7 +222,7 @@ async function benchVlm(name: VlmSizeName): Promise<void> {
   suppressEos(policy);
   const request = sampleRequest(task, policy, SAMPLE_PROMPTS, SAMPLES_PER_PROMPT, NEW_TOKENS, 2);
   const rows = SAMPLE_PROMPTS * SAMPLES_PER_PROMPT;
-  const results: { cache: boolean; ms: number; tokens: number; steps: number }[] = [];
+  const results: { cache: boolean; ms: number; tokens: number; steps: number; dispatchesPerToken: number | null }[] = [];
   for (const cache of sampling === 'all' ? [true, false] : [true]) {
     let tokens = 0;
     const steps = stepsArg ?? (cache ? 3 : 1);
@@ -241,7 +241,10 @@ async function benchVlm(name: VlmSizeName): Promise<void> {
       },
       () => run(warmRequest),
     );
-    results.push({ cache, ms: median(ms), tokens, steps });
+    // Compute dispatches of one whole generation (webgpu only), divided by the decoding steps: what the per-dispatch
+    // overhead of a GPU multiplies for each sampled token of the batch.
+    const dispatches = cache ? await countWebGpuDispatches(() => run(request)) : null;
+    results.push({ cache, ms: median(ms), tokens, steps, dispatchesPerToken: dispatches === null ? null : Math.round(dispatches / NEW_TOKENS) });
   }
   const rate = (r: (typeof results)[number]) => (r.tokens / r.ms) * 1000;
   const speedup = results.length === 2 ? rate(results[0]!) / rate(results[1]!) : null;
@@ -256,6 +259,7 @@ async function benchVlm(name: VlmSizeName): Promise<void> {
       msPerStep: round(r.ms),
       tokensPerSecond: Math.round(rate(r)),
       cache: r.cache,
+      ...(r.dispatchesPerToken === null ? {} : { dispatchesPerToken: r.dispatchesPerToken }),
       steps: r.steps,
       newTokens: NEW_TOKENS,
       ...(r.cache && speedup !== null ? { speedupVsNoCache: round(speedup, 2) } : {}),
