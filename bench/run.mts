@@ -45,7 +45,12 @@ import {
 
 const TRANSFORMERS = { transformer: TORCH_REFERENCE, 'transformer-25m': TRANSFORMER_25M } as const;
 type TransformerName = keyof typeof TRANSFORMERS;
-const MODELS = [...(Object.keys(TRANSFORMERS) as TransformerName[]), ...(Object.keys(VLM_SIZES) as VlmSizeName[])] as const;
+/** `op-overhead`: the cost of one tiny kernel launch (no model). */
+const OP_OVERHEAD = 'op-overhead';
+const MODELS = [OP_OVERHEAD, ...(Object.keys(TRANSFORMERS) as TransformerName[]), ...(Object.keys(VLM_SIZES) as VlmSizeName[])] as const;
+/** Chained element-wise adds of `OP_OVERHEAD_SIZE` floats timed per run of `OP_OVERHEAD_OPS`. */
+const OP_OVERHEAD_OPS = 2000;
+const OP_OVERHEAD_SIZE = 1024; // above tfjs webgpu's CPU hand-off threshold (1,000 elements): every add is a GPU dispatch
 /** Rows of the vlm train batch and of the sampling batch (16 prompts × 8 samples, the demo's RL batch). */
 const VLM_ROWS = 128;
 const SAMPLE_PROMPTS = 16;
@@ -268,9 +273,44 @@ async function benchVlm(name: VlmSizeName): Promise<void> {
   policy.dispose();
 }
 
+/**
+ * The per-kernel cost a train step multiplies by its dispatches: {@link OP_OVERHEAD_OPS} chained adds of
+ * {@link OP_OVERHEAD_SIZE} floats (no arithmetic to speak of), synchronised once by an async read. `usPerOp` is the
+ * median over the timed runs; on webgpu it is the host side of a dispatch (tfjs, the bindings, Dawn) plus whatever the
+ * driver adds per dispatch and per submit, so comparing it between machines separates dispatch overhead from kernel time.
+ */
+async function benchOpOverhead(): Promise<void> {
+  const one = tf.ones([OP_OVERHEAD_SIZE]);
+  let x = tf.ones([OP_OVERHEAD_SIZE]);
+  const chain = async () => {
+    for (let i = 0; i < OP_OVERHEAD_OPS; i++) {
+      const y = tf.add(x, one);
+      x.dispose();
+      x = y;
+    }
+    await x.data();
+  };
+  const ms = await time(OP_OVERHEAD, warmup, stepsArg ?? 3, chain);
+  const dispatches = await countWebGpuDispatches(chain);
+  const m = median(ms);
+  writeResult({
+    bench: 'op-overhead',
+    model: OP_OVERHEAD,
+    ...common,
+    ops: OP_OVERHEAD_OPS,
+    elements: OP_OVERHEAD_SIZE,
+    msPerStep: round(m),
+    usPerOp: round((m * 1000) / OP_OVERHEAD_OPS, 2),
+    ...(dispatches === null ? {} : { dispatchesPerStep: dispatches }),
+    steps: ms.length,
+  });
+  tf.dispose([one, x]);
+}
+
 for (const name of MODELS) {
   if (!only.includes(name)) continue;
-  if (name in TRANSFORMERS) await benchTransformer(name as TransformerName);
+  if (name === OP_OVERHEAD) await benchOpOverhead();
+  else if (name in TRANSFORMERS) await benchTransformer(name as TransformerName);
   else await benchVlm(name as VlmSizeName);
   progress(`${name} done; ${tf.memory().numTensors} tensors live`);
 }

@@ -14,11 +14,11 @@ timeout 60 python3 .gpu/torch-reference.py 16 cuda 32 128 128 4 >> "$OUT/torch.j
 timeout 90 python3 .gpu/torch-reference.py 16 cuda 64 256 512 8 >> "$OUT/torch.jsonl" 2>> "$OUT/bench.log"; status torch-25m $?
 timeout 60 python3 .gpu/torch-reference.py 8 cpu 32 128 128 4 >> "$OUT/torch.jsonl" 2>> "$OUT/bench.log"; status torch-cpu8 $?
 B="node .gpu/bench.mjs"
-timeout 180 $B --backend webgpu --only transformer,transformer-25m,vlm-student,vlm-expert --sampling cached --steps 3 \
+timeout 180 $B --backend webgpu --only op-overhead,transformer,transformer-25m,vlm-student,vlm-expert --sampling cached --steps 3 \
   >> "$OUT/bench.jsonl" 2>> "$OUT/bench.log"; status webgpu-fused $?
 timeout 120 $B --backend webgpu --no-kernel-fixes --only transformer,transformer-25m,vlm-student --sampling none --steps 2 \
   >> "$OUT/bench.jsonl" 2>> "$OUT/bench.log"; status webgpu-stock $?
-timeout 100 $B --backend wasm --threads 1 --only transformer,vlm-student,vlm-expert --sampling cached --steps 2 \
+timeout 100 $B --backend wasm --threads 1 --only op-overhead,transformer,vlm-student,vlm-expert --sampling cached --steps 2 \
   >> "$OUT/bench.jsonl" 2>> "$OUT/bench.log"; status wasm-1 $?
 timeout 60 $B --backend wasm --threads 8 --only transformer,vlm-student,vlm-expert --sampling cached --steps 2 \
   >> "$OUT/bench.jsonl" 2>> "$OUT/bench.log"; status wasm-8 $?
