@@ -3,6 +3,7 @@
  *   [--sampling all|cached|none] [--steps N] [--warmup N]`
  *
  * Throughput benchmarks; one JSON line per result on stdout, progress on stderr. See bench/README.md.
+ *   op-overhead      one kernel launch: 2,000 chained adds of 1,024 floats (µs per op)
  *   transformer      torch-reference.py's model (d=128, 4 layers, batch 32 × 128 tokens): train step
  *   transformer-25m  the same at d=512, 8 layers, batch 64 × 256 tokens (about 25M parameters)
  *   vlm-student   the vlm policy, dModel 128 × 4 layers: train step (128 oracle rows), sampling with/without KV cache
