@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { fusedAttention, hasFusedAttention } from '../runtime/fused-attention.js';
+import { fusedDecodeAttention, hasFusedDecodeAttention } from '../runtime/fused-decode-attention.js';
 import { channelMatMul } from './channel-matmul.js';
 import { dense } from './layers.js';
 
@@ -70,6 +71,29 @@ export function composedAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D
 }
 
 /**
+ * The attention of one KV-cached decoding step composed from tfjs ops (the `past` branch of
+ * {@link multiHeadAttention} without the fused kernel; the reference for runtime/fused-decode-attention.ts), reading
+ * the cache in its layouts: the scores as an element-wise product and a contiguous sum (cheapest for one query), the
+ * context as a `channelMatMul` (a depthwise convolution on wasm) with the values as the large operand.
+ * @param q `[N, heads, dHead]` queries of the new position, already scaled by 1/√dHead.
+ * @param kAll `[Lk, N, heads, dHead]` keys of all Lk positions, the new one included.
+ * @param vAll `[dHead, Lk, N, heads]` values of all Lk positions.
+ * @param bias `[1, N, 1, Lk]` from {@link attentionBias}.
+ * @returns the context `[N, heads, dHead]`.
+ */
+export function composedDecodeAttention(q: tf.Tensor3D, kAll: tf.Tensor4D, vAll: tf.Tensor4D, bias: tf.Tensor4D): tf.Tensor3D {
+  const [n, heads, dh] = q.shape;
+  const lk = kAll.shape[0];
+  const c = n * heads;
+  // scores[j, c] = Σ_k kAll[j, c, k] · q[c, k].
+  const scores = tf.sum(tf.mul(kAll.reshape([lk, c, dh]), q.reshape([1, c, dh])), -1);
+  const logits = tf.add(scores.transpose().reshape([1, n, heads, lk]), bias);
+  const attn = tf.softmax(logits).reshape([c, lk]).transpose().reshape([lk, c, 1]) as tf.Tensor3D;
+  // ctx[k, c] = Σ_j vAll[k, j, c] · attn[j, c]: the large operand is the convolution input, attn the filter.
+  return channelMatMul(vAll.reshape([dh, lk, c]), attn).reshape([dh, c]).transpose().reshape([n, heads, dh]) as tf.Tensor3D;
+}
+
+/**
  * Multi-head scaled dot-product self-attention over a sequence-major residual stream.
  *
  * Without `past` (training, prefill) all S positions attend causally among themselves; with `past` (a decoding step)
@@ -101,13 +125,9 @@ export function multiHeadAttention(
     if (s !== 1) throw new Error(`multiHeadAttention: a step with a cache takes one query position, got ${s}`);
     const kAll = tf.concat([past.k, k], 0) as tf.Tensor4D; // [Lk, N, heads, dHead]
     const vAll = tf.concat([past.v, v.transpose([3, 0, 1, 2])], 1) as tf.Tensor4D; // [dHead, Lk, N, heads]
-    const lk = kAll.shape[0];
-    // scores[j, c] = Σ_k kAll[j, c, k] · q[c, k] (an element-wise product and a contiguous sum: cheapest for one query).
-    const scores = tf.sum(tf.mul(kAll.reshape([lk, c, dh]), q.reshape([1, c, dh])), -1);
-    const logits = tf.add(scores.transpose().reshape([1, n, heads, lk]), bias);
-    const attn = tf.softmax(logits).reshape([c, lk]).transpose().reshape([lk, c, 1]) as tf.Tensor3D;
-    // ctx[k, c] = Σ_j vAll[k, j, c] · attn[j, c]: the large operand is the convolution input, attn the filter.
-    ctx = channelMatMul(vAll.reshape([dh, lk, c]), attn).reshape([dh, c]).transpose().reshape([n, d]);
+    // The fused kernel where registered (webgpu: one dispatch), else tfjs ops.
+    const attend = hasFusedDecodeAttention() ? fusedDecodeAttention : composedDecodeAttention;
+    ctx = attend(q.reshape([n, heads, dh]) as tf.Tensor3D, kAll, vAll, bias).reshape([n, d]);
     if (emitKv) kv = { k: kAll, v: vAll };
   } else if (tf.getBackend() !== 'wasm') {
     // Fused kernels where registered (webgpu), else batched matMuls: q, k, v are already [S, C, dHead] in memory.

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import { registerFusedAdamWebGpu } from './fused-adam.js';
 import { registerFusedAttentionWebGpu } from './fused-attention.js';
+import { registerFusedDecodeAttentionWebGpu } from './fused-decode-attention.js';
 import { registerFusedLayerNormWebGpu } from './fused-layer-norm.js';
 import { patchWasmBatchMatMul, patchWasmIdentity } from './kernels.js';
 import { initWasm } from './wasm-threads.js';
@@ -119,8 +120,8 @@ export interface BackendOptions {
  * Selects and verifies the tfjs backend. `auto` tries tensorflow (when installed), then wasm, then cpu.
  * wasm runs `options.threads` threads (runtime/wasm-threads.ts).
  * Kernel fixes are applied unless `kernelFixes: false`: the transposed-matMul and by-reference Identity fixes for wasm (runtime/kernels.ts) and
- * the fused Adam, layer-norm and attention kernels for webgpu (runtime/fused-adam.ts, runtime/fused-layer-norm.ts,
- * runtime/fused-attention.ts).
+ * the fused Adam, layer-norm, attention and decoding-attention kernels for webgpu (runtime/fused-adam.ts,
+ * runtime/fused-layer-norm.ts, runtime/fused-attention.ts, runtime/fused-decode-attention.ts).
  * @returns the name of the active backend.
  * @throws Error when the requested backend cannot be set up or tfjs silently fell back to another one.
  */
@@ -152,6 +153,7 @@ export async function initBackend(requested: BackendName, options: BackendOption
         registerFusedAdamWebGpu();
         registerFusedLayerNormWebGpu();
         registerFusedAttentionWebGpu();
+        registerFusedDecodeAttentionWebGpu();
       }
       return active;
     } catch (e) {
