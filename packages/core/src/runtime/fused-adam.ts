@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { runProgram, scalarUniforms, type WebGpuProgram } from './webgpu-program.js';
+import { activeBackendHasKernel, registerWebGpuKernels, runProgram, scalarUniforms, type WebGpuProgram } from './webgpu-program.js';
 
 /**
  * Kernel name of the fused Adam update, registered for the `webgpu` backend by {@link registerFusedAdamWebGpu}.
@@ -109,13 +109,12 @@ function fusedAdamWebGpu({ inputs, backend, attrs }: { inputs: tf.NamedTensorInf
  * is active and kernel fixes are on.
  */
 export function registerFusedAdamWebGpu(): void {
-  if (tf.getKernel(FUSED_ADAM, 'webgpu')) return;
-  tf.registerKernel({ kernelName: FUSED_ADAM, backendName: 'webgpu', kernelFunc: fusedAdamWebGpu as tf.KernelFunc });
+  registerWebGpuKernels({ [FUSED_ADAM]: fusedAdamWebGpu });
 }
 
 /** Whether the active backend has the fused Adam kernel. */
 export function hasFusedAdam(): boolean {
-  return tf.getKernel(FUSED_ADAM, tf.getBackend()) !== undefined;
+  return activeBackendHasKernel(FUSED_ADAM);
 }
 
 /**

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { runProgram, scalarUniforms, type WebGpuProgram } from './webgpu-program.js';
+import { activeBackendHasKernel, registerWebGpuKernels, runProgram, scalarUniforms, type WebGpuProgram } from './webgpu-program.js';
 
 /**
  * Fused multi-head scaled dot-product attention for the `webgpu` backend: the training/prefill attention of
@@ -221,15 +221,12 @@ function gradKernel({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; backen
 
 /** Registers the three attention kernels for the `webgpu` backend. Idempotent. */
 export function registerFusedAttentionWebGpu(): void {
-  if (tf.getKernel(ATTENTION_STATS, 'webgpu')) return;
-  tf.registerKernel({ kernelName: ATTENTION_STATS, backendName: 'webgpu', kernelFunc: statsKernel as tf.KernelFunc });
-  tf.registerKernel({ kernelName: ATTENTION_CONTEXT, backendName: 'webgpu', kernelFunc: contextKernel as tf.KernelFunc });
-  tf.registerKernel({ kernelName: ATTENTION_GRAD, backendName: 'webgpu', kernelFunc: gradKernel as tf.KernelFunc });
+  registerWebGpuKernels({ [ATTENTION_STATS]: statsKernel, [ATTENTION_CONTEXT]: contextKernel, [ATTENTION_GRAD]: gradKernel });
 }
 
 /** Whether the active backend has the fused attention kernels. */
 export function hasFusedAttention(): boolean {
-  return tf.getKernel(ATTENTION_STATS, tf.getBackend()) !== undefined;
+  return activeBackendHasKernel(ATTENTION_STATS);
 }
 
 /**

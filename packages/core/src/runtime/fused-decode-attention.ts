@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { runProgram, scalarUniforms, type WebGpuProgram } from './webgpu-program.js';
+import { activeBackendHasKernel, registerWebGpuKernels, runProgram, scalarUniforms, type WebGpuProgram } from './webgpu-program.js';
 
 /**
  * Fused attention of one KV-cached decoding step for the `webgpu` backend: the `past` branch of `multiHeadAttention`
@@ -139,13 +139,12 @@ function decodeKernel({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; back
 
 /** Registers the decoding attention kernel for the `webgpu` backend. Idempotent. */
 export function registerFusedDecodeAttentionWebGpu(): void {
-  if (tf.getKernel(DECODE_ATTENTION, 'webgpu')) return;
-  tf.registerKernel({ kernelName: DECODE_ATTENTION, backendName: 'webgpu', kernelFunc: decodeKernel as tf.KernelFunc });
+  registerWebGpuKernels({ [DECODE_ATTENTION]: decodeKernel });
 }
 
 /** Whether the active backend has the fused decoding attention kernel. */
 export function hasFusedDecodeAttention(): boolean {
-  return tf.getKernel(DECODE_ATTENTION, tf.getBackend()) !== undefined;
+  return activeBackendHasKernel(DECODE_ATTENTION);
 }
 
 /**

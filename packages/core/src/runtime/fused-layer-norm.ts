@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { runProgram, scalarUniforms, type WebGpuProgram } from './webgpu-program.js';
+import { activeBackendHasKernel, registerWebGpuKernels, runProgram, scalarUniforms, type WebGpuProgram } from './webgpu-program.js';
 
 /**
  * Fused layer normalisation for the `webgpu` backend (Ba et al. 2016, Eq. 4, over the last axis):
@@ -157,15 +157,12 @@ function gradKernel({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; backen
 
 /** Registers the three layer-norm kernels for the `webgpu` backend. Idempotent. */
 export function registerFusedLayerNormWebGpu(): void {
-  if (tf.getKernel(LAYER_NORM_STATS, 'webgpu')) return;
-  tf.registerKernel({ kernelName: LAYER_NORM_STATS, backendName: 'webgpu', kernelFunc: statsKernel as tf.KernelFunc });
-  tf.registerKernel({ kernelName: LAYER_NORM_APPLY, backendName: 'webgpu', kernelFunc: applyKernel as tf.KernelFunc });
-  tf.registerKernel({ kernelName: LAYER_NORM_GRAD, backendName: 'webgpu', kernelFunc: gradKernel as tf.KernelFunc });
+  registerWebGpuKernels({ [LAYER_NORM_STATS]: statsKernel, [LAYER_NORM_APPLY]: applyKernel, [LAYER_NORM_GRAD]: gradKernel });
 }
 
 /** Whether the active backend has the fused layer-norm kernels. */
 export function hasFusedLayerNorm(): boolean {
-  return tf.getKernel(LAYER_NORM_STATS, tf.getBackend()) !== undefined;
+  return activeBackendHasKernel(LAYER_NORM_STATS);
 }
 
 /**

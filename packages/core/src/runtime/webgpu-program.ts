@@ -75,3 +75,20 @@ export async function countWebGpuDispatches(fn: () => unknown): Promise<number |
   }
   return n;
 }
+
+/**
+ * Registers mmrl's kernels for the `webgpu` backend, by name. Idempotent: nothing happens when the first is already
+ * registered (they are registered together).
+ */
+export function registerWebGpuKernels(kernels: Record<string, unknown>): void {
+  const entries = Object.entries(kernels);
+  if (entries.length === 0 || tf.getKernel(entries[0]![0], 'webgpu')) return;
+  for (const [kernelName, kernelFunc] of entries) {
+    tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: kernelFunc as tf.KernelFunc });
+  }
+}
+
+/** Whether the active backend has the kernel `name` (how the model picks a fused path). */
+export function activeBackendHasKernel(name: string): boolean {
+  return tf.getKernel(name, tf.getBackend()) !== undefined;
+}

@@ -16,7 +16,7 @@ import {
   type LayerKv,
 } from '../../src/model/attention.js';
 import { initBackend } from '../../src/runtime/backend.js';
-import { countDispatches, useWebGpu } from './webgpu-backend.js';
+import { countDispatches, programsRun, useWebGpu } from './webgpu-backend.js';
 
 type Attend = typeof fusedAttention;
 
@@ -189,22 +189,6 @@ test('fused attention on webgpu: 2 dispatches forward, 4 backward, against the c
   tf.dispose([q, k, v, w, keyMask, bias]);
 });
 
-/** Shader keys of the programs the webgpu backend runs while `fn` runs. */
-async function programsRun(fn: () => void): Promise<string[]> {
-  const gpu = tf.backend() as unknown as { runWebGPUProgram: (program: { shaderKey: string }, ...rest: unknown[]) => unknown };
-  const original = gpu.runWebGPUProgram;
-  const keys: string[] = [];
-  gpu.runWebGPUProgram = function (this: unknown, program, ...rest) {
-    keys.push(program.shaderKey);
-    return original.call(this, program, ...rest);
-  };
-  try {
-    fn();
-  } finally {
-    gpu.runWebGPUProgram = original;
-  }
-  return keys;
-}
 
 /**
  * multiHeadAttention on the active backend, S = 5 positions, N = 3 rows (one left-padded), d = 8, 2 heads: the output,
@@ -243,7 +227,7 @@ test('multiHeadAttention on webgpu uses the fused attention and equals the cpu b
   const x = tf.tensor3d(values(2 * 1 * 4, 1), [2, 1, 4]);
   const w = tf.eye(4) as tf.Tensor2D;
   const b = tf.zeros([4]) as tf.Tensor1D;
-  const keys = await programsRun(() => tf.dispose(multiHeadAttention(x, { wq: w, bq: b, wk: w, bk: b, wv: w, bv: b, wo: w, bo: b }, 2, attentionBias(tf.ones([1, 2]), 2, true)).out));
+  const keys = programsRun(() => tf.dispose(multiHeadAttention(x, { wq: w, bq: b, wk: w, bk: b, wv: w, bv: b, wo: w, bo: b }, 2, attentionBias(tf.ones([1, 2]), 2, true)).out));
   assert.ok(keys.some((k) => k.startsWith('mmrl_attention_context')), `programs run: ${keys.join(' ')}`);
   assert.ok(!keys.some((k) => k.startsWith('softmax')), `no composed softmax: ${keys.join(' ')}`);
   const gpu = await attentionOnActiveBackend();

@@ -25,7 +25,7 @@ import { initBackend } from '../../src/runtime/backend.js';
 import { VlmModel } from '../../src/model/vlm-model.js';
 import { generateWithCache } from '../../src/model/generate.js';
 import { disposeBatch } from '../../src/rollout/batch.js';
-import { countDispatches, useWebGpu } from './webgpu-backend.js';
+import { countDispatches, programsRun, useWebGpu } from './webgpu-backend.js';
 import { TINY, collate, randomRows } from '../model/fixtures.js';
 
 /**
@@ -63,22 +63,6 @@ function inputs(n: number, heads: number, dh: number, lk: number, seed: number) 
   return { q, k, v };
 }
 
-/** Shader keys of the programs the webgpu backend runs while `fn` runs. */
-function programsRun(fn: () => void): string[] {
-  const gpu = tf.backend() as unknown as { runWebGPUProgram: (program: { shaderKey: string }, ...rest: unknown[]) => unknown };
-  const original = gpu.runWebGPUProgram;
-  const keys: string[] = [];
-  gpu.runWebGPUProgram = function (this: unknown, program, ...rest) {
-    keys.push(program.shaderKey);
-    return original.call(this, program, ...rest);
-  };
-  try {
-    fn();
-  } finally {
-    gpu.runWebGPUProgram = original;
-  }
-  return keys;
-}
 
 /** Runs `fn` with the decoding kernel unregistered from webgpu (the composed path), registering it again after. */
 async function withoutFusedDecode<T>(fn: () => Promise<T>): Promise<T> {

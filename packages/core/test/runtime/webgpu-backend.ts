@@ -28,3 +28,20 @@ export async function countDispatches(fn: () => void): Promise<number> {
   if (n === null) throw new Error(`countDispatches: the active backend is ${tf.getBackend()}, not webgpu`);
   return n;
 }
+
+/** Shader keys of the programs the webgpu backend runs while the synchronous `fn` runs, in order. */
+export function programsRun(fn: () => void): string[] {
+  const gpu = tf.backend() as unknown as { runWebGPUProgram: (program: { shaderKey: string }, ...rest: unknown[]) => unknown };
+  const original = gpu.runWebGPUProgram;
+  const keys: string[] = [];
+  gpu.runWebGPUProgram = function (this: unknown, program, ...rest) {
+    keys.push(program.shaderKey);
+    return original.call(this, program, ...rest);
+  };
+  try {
+    fn();
+  } finally {
+    gpu.runWebGPUProgram = original;
+  }
+  return keys;
+}
