@@ -14,7 +14,7 @@ import { Worker as NodeWorker, type WorkerOptions } from 'node:worker_threads';
  * which Node's `worker_threads.Worker` refuses, and the worker then loads the module factory from another blob URL.
  * Emscripten's code itself supports Node (it posts to and from `worker_threads`). This module bridges the two blob URLs:
  *
- * - while the backend initialises, `globalThis.Worker` is a {@link PthreadWorker}: a `worker_threads.Worker` that
+ * - while the backend initialises, `globalThis.Worker` is a `PthreadWorker` (`pthreadWorkerClass`): a `worker_threads.Worker` that
  *   evaluates tfjs's own worker script (`wasmWorkerContents`) and hands it the factory source through `workerData`;
  * - the `load` message's blob (the factory source) is replaced by a marker that the worker's `importScripts` resolves
  *   to that source;
