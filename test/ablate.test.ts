@@ -240,6 +240,8 @@ test('mmrl ablate end to end: 2 arms × 2 seeds in parallel, resume, a failing a
     '        overrides: { /trainer/objective/options/clipHigh: 0.28 }',
     'seeds: [1, 2]',
     'baseline: narrow',
+    'claims:',
+    '  - { better: wide, worse: narrow, source: "DAPO clip-higher" }',
     '',
   ].join('\n');
   // The same ablation (same name, same arms) with a third arm whose checkpoint does not exist: it fails at start-up.
@@ -307,6 +309,13 @@ test('mmrl ablate end to end: 2 arms × 2 seeds in parallel, resume, a failing a
   assert.match(md, /^\| narrow \(baseline\) \| narrow \| 2\/2 \| \d+\.\d% \| \[/m);
   assert.match(md, /^\| wide \| wide \| 2\/2 \| \d+\.\d% \| \[[^\]]+\] \| [+−]\d+\.\d pt \| \[/m);
   for (const d of dirs) assert.ok(md.includes(`runs/${d}`), `report.md lists ${d}`);
+  // The claim's verdict is computed from the same paired difference as the wide arm's Δ.
+  assert.equal(report.claims.length, 1);
+  assert.deepEqual(report.claims[0].difference.differences, wide.difference.differences);
+  assert.ok(['reproduced', 'opposite', 'inconclusive'].includes(report.claims[0].verdict));
+  assert.equal(report.claims[0].power.seeds, 2);
+  assert.match(md, /^\| wide > narrow \| DAPO clip-higher \| 2 \| /m);
+  assert.match(md, /^- wide > narrow \(DAPO clip-higher\): (reproduced|opposite|inconclusive)\. 2 (seeds|paired seeds)/m);
 
   // report.html in headless Chromium: every chart drawn by Chart.js, and a screenshot.
   const html = join(ablationDir, 'report.html');
@@ -377,7 +386,8 @@ test('mmrl ablate end to end: 2 arms × 2 seeds in parallel, resume, a failing a
     .replace('label: narrow', 'label: eps-0.2')
     .replace('label: wide', 'label: eps-0.28')
     .replace('seeds: [1, 2]', '      - label: eps-0.3\n        overrides: { /trainer/objective/options/clipHigh: 0.3 }\nseeds: [1]')
-    .replace('baseline: narrow', 'baseline: eps-0.2');
+    .replace('baseline: narrow', 'baseline: eps-0.2')
+    .replace('better: wide, worse: narrow', 'better: eps-0.28, worse: eps-0.2');
   writeFileSync(join(dir, 'other-ablation.yaml'), other);
   const dry = mmrl(['ablate', join(dir, 'other-ablation.yaml'), '--out', out, '--reuse', out, '--dry-run']);
   assert.equal(dry.status, 0, dry.stderr);

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { armTable, LAST_STEPS } from './format.js';
+import { powerLine } from './claims.js';
+import { armTable, interval, LAST_STEPS, points } from './format.js';
 import type { AblationReport } from './report.js';
 
 /**
@@ -175,6 +176,22 @@ export async function renderHtmlReport(report: AblationReport): Promise<string> 
         `<td><code>${escapeHtml(r.dir)}</code></td></tr>`,
     )
     .join('');
+  const level = (report.confidence * 100).toFixed(0);
+  const claims =
+    report.claims.length === 0
+      ? ''
+      : `<h2>Claims</h2>
+<p>Held-out accuracy of <em>better</em> − <em>worse</em>, paired by seed: <em>reproduced</em> when the ${level}% interval lies
+above 0, <em>opposite</em> below 0, <em>inconclusive</em> otherwise. Power at the observed sd of the differences.</p>
+<table class="claims"><thead><tr><th>claim</th><th>source</th><th>seeds</th><th>Δ (better − worse)</th><th>${level}% CI of Δ</th><th>verdict</th><th>power</th></tr></thead><tbody>${report.claims
+          .map(
+            (c) =>
+              `<tr class="verdict-${c.verdict}"><td>${escapeHtml(c.better)} &gt; ${escapeHtml(c.worse)}</td>` +
+              `<td>${escapeHtml(c.source ?? '–')}</td><td>${c.difference.n}</td>` +
+              `<td>${escapeHtml(c.difference.n > 0 ? points(c.difference.mean) : '–')}</td><td>${escapeHtml(interval(c.difference, true))}</td>` +
+              `<td data-verdict="${c.verdict}"><strong>${c.verdict}</strong></td><td>${escapeHtml(powerLine(c.power))}</td></tr>`,
+          )
+          .join('')}</tbody></table>`;
   const chart = (id: string, title: string) =>
     `<section class="chart"><h2>${escapeHtml(title)}</h2><div class="frame"><canvas id="${id}" data-chart="${id}"></canvas></div></section>`;
   return `<!doctype html>
@@ -188,6 +205,9 @@ table { border-collapse: collapse; margin: 12px 0 24px; font-size: 14px; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; }
 th { background: #f3f3f3; }
 tr.failed td { background: #fde8e8; }
+tr.verdict-reproduced td[data-verdict] { background: #e3f4e1; }
+tr.verdict-opposite td[data-verdict] { background: #fde8e8; }
+tr.verdict-inconclusive td[data-verdict] { background: #f6f1dc; }
 .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 16px; }
 .frame { position: relative; height: 320px; }
 h2 { font-size: 16px; }
@@ -203,6 +223,7 @@ baseline arm <code>${escapeHtml(report.baseline)}</code>; ${report.summary.compl
   }. Intervals: ${(report.confidence * 100).toFixed(0)}% Student t over seeds; Δ paired by seed. Reward: mean of the last
 ${LAST_STEPS} RL steps. Generated ${escapeHtml(report.generatedAt)}.</p>
 ${table}
+${claims}
 <div class="charts">
 ${chart('chart-heldout', 'Held-out accuracy after RL (mean, t-interval, seeds)')}
 ${chart('chart-difference', `Paired difference to ${report.baseline}`)}

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '@mmrl/core';
+import { evaluateClaim, powerLine, type ClaimReport } from './claims.js';
 import type { AblationPlan } from './expand.js';
-import { armTable, decimal, duration, LAST_STEPS, percent } from './format.js';
+import { armTable, decimal, duration, interval, LAST_STEPS, percent, points } from './format.js';
 import { renderHtmlReport } from './report-html.js';
 import { RUN_FILES, type RunResult } from './runner.js';
 import { meanOf, pairedDifference, tInterval, type PairedDifference, type TInterval } from './stats.js';
@@ -90,6 +91,8 @@ export interface AblationReport {
   baseline: string;
   factors: { name: string; levels: string[] }[];
   arms: ArmReport[];
+  /** The spec's claims with their computed verdicts and power (empty when the spec lists none). */
+  claims: ClaimReport[];
   runs: RunReport[];
   summary: { runs: number; completed: number; failed: number; skipped: number; reused: number };
 }
@@ -272,6 +275,7 @@ export async function buildReport(plan: AblationPlan, results: readonly RunResul
     baseline: spec.baseline,
     factors: spec.factors.map((f) => ({ name: f.name, levels: f.levels.map((l) => l.label) })),
     arms,
+    claims: spec.claims.map((c) => evaluateClaim(c, accuracyBySeed, CONFIDENCE)),
     runs,
     summary: {
       runs: runs.length,
@@ -290,6 +294,41 @@ function runStatus(r: RunReport): string {
   if (r.status === 'failed') return '**failed**';
   if (r.reusedFrom) return 'completed (reused)';
   return r.skipped ? 'completed (earlier)' : 'completed';
+}
+
+/** The verdict as report.md shows it. */
+const VERDICT_MD: Record<ClaimReport['verdict'], string> = {
+  reproduced: '**reproduced**',
+  opposite: '**opposite**',
+  inconclusive: 'inconclusive',
+};
+
+/** report.md's claims: a table of verdicts, then each claim's power line. */
+function claimsSection(report: AblationReport): string[] {
+  if (report.claims.length === 0) return [];
+  const level = (report.confidence * 100).toFixed(0);
+  return [
+    '',
+    '## Claims',
+    '',
+    `Each claim: held-out accuracy of \`better\` − \`worse\`, paired by seed. *Reproduced* when the ${level}% interval of ` +
+      'the mean difference lies above 0, *opposite* when it lies below 0, *inconclusive* otherwise. Power: the smallest ' +
+      `true difference a two-sided paired t-test at α = ${(1 - report.confidence).toFixed(2)} detects with probability ` +
+      `${report.claims[0]!.power.power} at the observed sd, (t₁₋α/₂,ₙ₋₁ + t_power,ₙ₋₁)·s/√n, and the seeds needed for the ` +
+      "claim's `effect` (else the observed difference).",
+    '',
+    `| claim | source | seeds | Δ (better − worse) | ${level}% CI of Δ | verdict | smallest detectable Δ | seeds needed |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...report.claims.map(
+      (c) =>
+        `| ${mdCell(c.better)} > ${mdCell(c.worse)} | ${mdCell(c.source ?? '–')} | ${c.difference.n} | ` +
+        `${c.difference.n > 0 ? points(c.difference.mean) : '–'} | ${interval(c.difference, true)} | ${VERDICT_MD[c.verdict]} | ` +
+        `${c.power.minDetectable === null ? '–' : `${(100 * c.power.minDetectable).toFixed(1)} pt`} | ` +
+        `${c.power.seedsNeeded === null ? '–' : `${c.power.seedsNeeded}${c.power.effectSource === 'claim' ? ' (claimed effect)' : ' (observed Δ)'}`} |`,
+    ),
+    '',
+    ...report.claims.map((c) => `- ${mdCell(c.better)} > ${mdCell(c.worse)}${c.source ? ` (${c.source})` : ''}: ${c.verdict}. ${powerLine(c.power)}`),
+  ];
 }
 
 /** report.md: the per-arm table, the statistics used, and every run (failed ones with their error log). */
@@ -313,6 +352,7 @@ export function renderMarkdownReport(report: AblationReport): string {
     `| ${header!.map(mdCell).join(' | ')} |`,
     `| ${header!.map(() => '---').join(' | ')} |`,
     ...rows.map((r) => `| ${r.map(mdCell).join(' | ')} |`),
+    ...claimsSection(report),
     '',
     '## Runs',
     '',

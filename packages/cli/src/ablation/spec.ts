@@ -34,6 +34,21 @@ export interface Factor {
   source: string;
 }
 
+/**
+ * A claim the ablation tests: arm `better` reaches a higher held-out accuracy than arm `worse` (paired by seed). The
+ * report computes its verdict (see `claims.ts`).
+ */
+export interface Claim {
+  better: string;
+  worse: string;
+  /** Where the claim comes from, e.g. "TGRL Table 1". */
+  source?: string;
+  /** The effect to plan seeds for, as a fraction of accuracy (the spec writes percentage points: `effect: 3`). */
+  effect?: number;
+  /** JSON pointer of the claim in the spec. */
+  pointer: string;
+}
+
 /** The base config of an ablation: a file (relative paths in it resolve against its directory) or an inline object. */
 export type BaseConfig =
   | { kind: 'file'; file: string; data: Record<string, unknown>; text: string }
@@ -57,10 +72,13 @@ export interface AblationSpec {
   seeds: number[];
   /** The label of the arm the others are compared with. */
   baseline: string;
+  /** Directions to test, with a computed verdict each (empty when the spec lists none). */
+  claims: Claim[];
 }
 
 /** Keys of a spec, a factor, a level and a list-form override. */
-const SPEC_KEYS = ['name', 'description', 'base', 'steps', 'overrides', 'factors', 'seeds', 'baseline'] as const;
+const SPEC_KEYS = ['name', 'description', 'base', 'steps', 'overrides', 'factors', 'seeds', 'baseline', 'claims'] as const;
+const CLAIM_KEYS = ['better', 'worse', 'source', 'effect'] as const;
 const FACTOR_KEYS = ['name', 'description', 'levels'] as const;
 const LEVEL_KEYS = ['label', 'description', 'overrides'] as const;
 const OVERRIDE_KEYS = ['pointer', 'value', 'remove'] as const;
@@ -378,8 +396,62 @@ export async function parseAblationSpec(
     }
   }
 
+  const claims = parseClaims(issues, data['claims'], factorsOk ? armLabels(factors) : undefined);
+
   if (issues.issues.length > 0 || !base) return fail();
-  return { file, dir, text, name, ...(description !== undefined ? { description } : {}), base, overrides, factors, seeds, baseline };
+  return { file, dir, text, name, ...(description !== undefined ? { description } : {}), base, overrides, factors, seeds, baseline, claims };
+}
+
+/**
+ * The spec's `claims`: a list of `{ better: <arm>, worse: <arm>, source?: string, effect?: <points> }`.
+ * @param arms the arm labels, when the factors parsed (else arm names are not checked).
+ */
+function parseClaims(issues: IssueList, raw: unknown, arms: readonly string[] | undefined): Claim[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) {
+    issues.add('/claims', 'must be a list of { better: <arm>, worse: <arm>, source: "Paper Table 1" }');
+    return [];
+  }
+  const claims: Claim[] = [];
+  raw.forEach((entry, i) => {
+    const at = `/claims/${i}`;
+    if (!isObject(entry)) {
+      issues.add(at, 'a claim is { better: <arm>, worse: <arm>, source: "Paper Table 1", effect: <points> }');
+      return;
+    }
+    issues.keys(entry, CLAIM_KEYS, at);
+    const arm = (key: 'better' | 'worse'): string | undefined => {
+      const value = entry[key];
+      if (typeof value !== 'string') {
+        issues.add(`${at}/${key}`, `is required: the label of an arm (level labels joined by "${ARM_SEPARATOR}")`);
+        return undefined;
+      }
+      if (arms && !arms.includes(value)) {
+        const hint = closest(value, arms);
+        issues.add(`${at}/${key}`, `"${value}" is not an arm${hint ? `; did you mean "${hint}"?` : ''} (arms: ${arms.join(', ')})`);
+        return undefined;
+      }
+      return value;
+    };
+    const better = arm('better');
+    const worse = arm('worse');
+    if (better !== undefined && better === worse) issues.add(at, `a claim compares two different arms, got "${better}" twice`);
+    const source = entry['source'];
+    if (source !== undefined && typeof source !== 'string') issues.add(`${at}/source`, 'must be a string such as "TGRL Table 1"');
+    const effect = entry['effect'];
+    if (effect !== undefined && (typeof effect !== 'number' || !Number.isFinite(effect) || effect <= 0 || effect > 100)) {
+      issues.add(`${at}/effect`, `the effect to plan seeds for is in percentage points of accuracy, in (0, 100], got ${JSON.stringify(effect)}`);
+    }
+    if (better === undefined || worse === undefined || better === worse) return;
+    claims.push({
+      better,
+      worse,
+      pointer: at,
+      ...(typeof source === 'string' ? { source } : {}),
+      ...(typeof effect === 'number' && effect > 0 && effect <= 100 ? { effect: effect / 100 } : {}),
+    });
+  });
+  return claims;
 }
 
 /** Every arm's label (the cartesian product of the factors' levels, first factor slowest). */
