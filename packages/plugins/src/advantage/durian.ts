@@ -75,13 +75,14 @@ export interface DurianSequenceAdvantages {
   reasoningStd: Float64Array;
   /** Batch quantiles of H: `[τ0.25, τ0.75]`. */
   entropyQuantiles: [number, number];
-  /** Batch quantiles of L(Q_s) at levels `u/b`, u = 0..b `[b + 1]`. */
+  /** Batch quantiles of L(Q_s) at levels `u/b`, u = 0..b `[b + 1]` (exact positions, {@link rationalQuantile}). */
   logprobQuantiles: Float64Array;
 }
 
 /**
  * Empirical α-quantile with linear interpolation between order statistics (numpy's default; METHODS.md DU-3):
- * position `α·(n − 1)` in the sorted values.
+ * position `α·(n − 1)` in the sorted values, computed in floating point. For a level u/b use
+ * {@link rationalQuantile}, whose position is exact.
  * @throws Error on an empty list or α outside [0, 1].
  */
 export function linearQuantile(sorted: readonly number[], alpha: number): number {
@@ -96,8 +97,53 @@ export function linearQuantile(sorted: readonly number[], alpha: number): number
 }
 
 /**
+ * Position of the empirical u/b-quantile among n sorted values (Durian Eqs. 10 and 16, linear interpolation, DU-3),
+ * in exact integer arithmetic: `h = (n − 1)·u`, `index = ⌊h/b⌋`, `remainder = h mod b`, so the position is
+ * `index + remainder/b`. The floating-point product `(u/b)·(n − 1)` can land a hair above an integer (b = 12 with
+ * n = 109, 205 or 217 at u = 7), which put a prompt lying exactly on q_{u/b} one bucket too low.
+ * @throws Error unless n ≥ 1, b ≥ 1 and 0 ≤ u ≤ b are integers (and (n − 1)·u is a safe integer).
+ */
+export function quantilePosition(n: number, u: number, b: number): { index: number; remainder: number } {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`quantilePosition: n = ${n} is not a positive integer`);
+  if (!Number.isInteger(b) || b < 1) throw new Error(`quantilePosition: b = ${b} is not a positive integer`);
+  if (!Number.isInteger(u) || u < 0 || u > b) throw new Error(`quantilePosition: u = ${u} is not an integer in [0, ${b}]`);
+  const h = (n - 1) * u;
+  if (!Number.isSafeInteger(h)) throw new Error(`quantilePosition: (n − 1)·u = ${h} is not a safe integer`);
+  return { index: Math.floor(h / b), remainder: h % b };
+}
+
+/**
+ * Empirical u/b-quantile of `sorted` (ascending) with linear interpolation, at the exact position of
+ * {@link quantilePosition}: `sorted[j]` when the remainder is 0, else `sorted[j] + (r/b)·(sorted[j+1] − sorted[j])`.
+ * @throws Error on an empty list or an invalid level (see {@link quantilePosition}).
+ */
+export function rationalQuantile(sorted: readonly number[], u: number, b: number): number {
+  if (sorted.length === 0) throw new Error('rationalQuantile: no values');
+  const { index, remainder } = quantilePosition(sorted.length, u, b);
+  if (remainder === 0) return sorted[index]!;
+  const lo = sorted[index]!;
+  return lo + (remainder / b) * (sorted[index + 1]! - lo);
+}
+
+/**
+ * The batch values that decide the comparisons with the u/b-quantile q exactly, for a value x that is itself one of
+ * the `sorted` values (no interpolated float is compared): `x ≤ q ⇔ x ≤ atMost` and `x ≥ q ⇔ x ≥ atLeast`.
+ * With j, r from {@link quantilePosition}: `atMost = sorted[j]`; `atLeast = sorted[j]` when r = 0 or
+ * sorted[j] = sorted[j+1] (then q = sorted[j]), else `sorted[j+1]` (q lies strictly between the two).
+ */
+export function quantileEdges(sorted: readonly number[], u: number, b: number): { atMost: number; atLeast: number } {
+  if (sorted.length === 0) throw new Error('quantileEdges: no values');
+  const { index, remainder } = quantilePosition(sorted.length, u, b);
+  const lo = sorted[index]!;
+  const atLeast = remainder === 0 || sorted[index + 1]! === lo ? lo : sorted[index + 1]!;
+  return { atMost: lo, atLeast };
+}
+
+/**
  * Perceptual bucket (Durian Eq. 10): S1 `H ≤ τ0.25` (index 0), S3 `H ≥ τ0.75` (index 2), S2 otherwise (index 1).
- * When τ0.25 = τ0.75 a value equal to both goes to S1 (METHODS.md §2.6).
+ * When τ0.25 = τ0.75 a value equal to both goes to S1 (METHODS.md §2.6). The bounds may be the quantiles themselves
+ * or, as {@link durianSequenceAdvantages} passes them, their exact edges (`quantileEdges(…, 1, 4).atMost` and
+ * `quantileEdges(…, 3, 4).atLeast`).
  */
 export function perceptualBucketOf(h: number, q25: number, q75: number): number {
   if (h <= q25) return 0;
@@ -109,7 +155,8 @@ export function perceptualBucketOf(h: number, q25: number, q75: number): number 
  * Reasoning bucket (Durian Eq. 16): the u (0-based) with `q_{u/b} ≤ L < q_{(u+1)/b}`, the last bucket closed at the
  * maximum. With repeated quantiles the value goes to the highest bucket whose lower edge it reaches (empty buckets
  * in between).
- * @param quantiles `[b + 1]` batch quantiles at levels u/b.
+ * @param quantiles `[b + 1]` lower edges at levels u/b: the quantiles, or (as {@link durianSequenceAdvantages}
+ *   passes them) their exact edges `quantileEdges(…, u, b).atLeast`.
  */
 export function reasoningBucketOf(l: number, quantiles: ArrayLike<number>): number {
   const b = quantiles.length - 1;
@@ -175,15 +222,25 @@ export function durianSequenceAdvantages(
   const perceptualStd = new Float64Array(3);
   const reasoningStd = new Float64Array(b);
   const logprobQuantiles = new Float64Array(b + 1);
-  // Buckets at the batch quantiles (Eqs. 10, 16); an empty batch has no quantiles (all zero) and no buckets.
+  // Buckets at the batch quantiles (Eqs. 10, 16); an empty batch has no quantiles (all zero) and no buckets. The
+  // quantile positions are exact integer ratios, and every comparison is made against the batch value that decides
+  // it (quantileEdges), so a prompt lying exactly on a quantile is never moved by float rounding.
   const hSorted = ids.map((g) => entropy[g]!).sort((x, y) => x - y);
   const lSorted = ids.map((g) => logprob[g]!).sort((x, y) => x - y);
-  const q25 = ids.length > 0 ? linearQuantile(hSorted, 0.25) : 0;
-  const q75 = ids.length > 0 ? linearQuantile(hSorted, 0.75) : 0;
-  if (ids.length > 0) for (let u = 0; u <= b; u++) logprobQuantiles[u] = linearQuantile(lSorted, u / b);
+  const q25 = ids.length > 0 ? rationalQuantile(hSorted, 1, 4) : 0;
+  const q75 = ids.length > 0 ? rationalQuantile(hSorted, 3, 4) : 0;
+  const lowerEdges = new Float64Array(b + 1);
+  if (ids.length > 0) {
+    for (let u = 0; u <= b; u++) {
+      logprobQuantiles[u] = rationalQuantile(lSorted, u, b);
+      lowerEdges[u] = quantileEdges(lSorted, u, b).atLeast;
+    }
+  }
+  const s1Edge = ids.length > 0 ? quantileEdges(hSorted, 1, 4).atMost : 0;
+  const s3Edge = ids.length > 0 ? quantileEdges(hSorted, 3, 4).atLeast : 0;
   for (const g of ids) {
-    perceptualBucket[g] = perceptualBucketOf(entropy[g]!, q25, q75);
-    reasoningBucket[g] = reasoningBucketOf(logprob[g]!, logprobQuantiles);
+    perceptualBucket[g] = perceptualBucketOf(entropy[g]!, s1Edge, s3Edge);
+    reasoningBucket[g] = reasoningBucketOf(logprob[g]!, lowerEdges);
   }
 
   // Pooled unbiased std per bucket (Eqs. 11, 13, 17, 19).

@@ -23,6 +23,9 @@ import {
   groupSequenceLogprobs,
   linearQuantile,
   perceptualBucketOf,
+  quantileEdges,
+  quantilePosition,
+  rationalQuantile,
   reasoningBucketOf,
 } from '../../src/advantage/durian.js';
 import { GrpoAdvantageEstimator } from '../../src/advantage/grpo.js';
@@ -199,6 +202,78 @@ test('quantiles: linear interpolation and the tie rules', () => {
   // all L equal: everything in the last bucket
   const same = durianSequenceAdvantages(F6B_REWARDS, F6B_GROUPS, F6B_H, [-3, -3, -3, -3], { ...F6B, reasoningBuckets: 3 });
   assert.deepEqual([...same.reasoningBucket], [2, 2, 2, 2]);
+});
+
+test('quantile positions in integers: h = (n − 1)·u, j = ⌊h/b⌋, remainder h mod b (Eq. 16)', () => {
+  // n = 109, b = 12, u = 7: h = 108·7 = 756, j = 63, r = 0 → position exactly 63, although (7/12)·108 = 63.00000000000001.
+  assert.deepEqual(quantilePosition(109, 7, 12), { index: 63, remainder: 0 });
+  assert.ok((7 / 12) * 108 > 63, 'the float product this replaces lands above 63');
+  // n = 4, b = 2, u = 1 (F6b median): h = 3, j = 1, r = 1 → position 1.5.
+  assert.deepEqual(quantilePosition(4, 1, 2), { index: 1, remainder: 1 });
+  // levels 0 and 1 are the min and the max; n = 1 gives position 0 at every level.
+  assert.deepEqual(quantilePosition(10, 0, 12), { index: 0, remainder: 0 });
+  assert.deepEqual(quantilePosition(10, 12, 12), { index: 9, remainder: 0 });
+  assert.deepEqual(quantilePosition(1, 5, 12), { index: 0, remainder: 0 });
+  // values: [−40, −30, −20, −10] at u/b = 1/2 → −30 + (1/2)·10 = −25; u/b = 1/4 → −40 + (3/4)·10 = −32.5.
+  close([rationalQuantile([-40, -30, -20, -10], 1, 2), rationalQuantile([-40, -30, -20, -10], 1, 4)], [-25, -32.5], 0);
+  assert.equal(rationalQuantile([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 7, 12), 7);
+  // Edges: the batch value that decides x ≤ q and x ≥ q (q strictly between −30 and −20 → atLeast −20; q on a value
+  // → both that value; equal neighbours → q equals them).
+  assert.deepEqual(quantileEdges([-40, -30, -20, -10], 1, 2), { atMost: -30, atLeast: -20 });
+  assert.deepEqual(quantileEdges([0, 1, 2, 3, 4], 1, 2), { atMost: 2, atLeast: 2 });
+  assert.deepEqual(quantileEdges([0, 3, 3, 9], 1, 2), { atMost: 3, atLeast: 3 });
+  assert.throws(() => quantilePosition(0, 1, 2), /n = 0 is not a positive integer/);
+  assert.throws(() => quantilePosition(4, 3, 2), /u = 3 is not an integer in \[0, 2\]/);
+  assert.throws(() => quantilePosition(4, 1, 0), /b = 0 is not a positive integer/);
+  assert.throws(() => rationalQuantile([], 1, 2), /no values/);
+});
+
+test('boundary prompts at b = 12 with 109, 205 and 217 prompts land in the upper bucket (Eq. 16)', () => {
+  // L(Q_s) = s for s = 0..n−1 (one prompt per value, rewards [1, 0]). With k = (n − 1)/12 (9, 17, 18) every level
+  // u/12 sits exactly on the value u·k, so by q_{u/b} ≤ L < q_{(u+1)/b} the prompt with L = u·k opens bucket u
+  // (0-based): bucket(L) = min(⌊L/k⌋, 11). The float position (7/12)·(n − 1) is a hair above 7k for these n, which
+  // made q_{7/12} slightly larger than 7k and sent the prompt at 7k to bucket 6.
+  for (const n of [109, 205, 217]) {
+    const k = (n - 1) / 12;
+    const rewards = Array.from({ length: 2 * n }, (_, r) => (r % 2 === 0 ? 1 : 0));
+    const groups = Int32Array.from({ length: 2 * n }, (_, r) => Math.floor(r / 2));
+    const l = Array.from({ length: n }, (_, s) => s);
+    const h = Array.from({ length: n }, (_, s) => s);
+    const r = durianSequenceAdvantages(rewards, groups, h, l, { ...DEFAULTS, reasoningBuckets: 12 });
+    for (let u = 0; u <= 12; u++) assert.equal(r.logprobQuantiles[u], u * k, `n = ${n}: q_{${u}/12} = ${u * k}`);
+    assert.equal(r.reasoningBucket[7 * k], 7, `n = ${n}: L = 7k = ${7 * k} opens bucket 7`);
+    assert.equal(r.reasoningBucket[7 * k - 1], 6, `n = ${n}: L = 7k − 1 stays in bucket 6`);
+    assert.deepEqual([...r.reasoningBucket], l.map((v) => Math.min(Math.floor(v / k), 11)), `n = ${n}: every bucket`);
+    // Bucket sizes: k prompts each, the last one closed at the max (k + 1).
+    const sizes = new Array(12).fill(0);
+    for (const u of r.reasoningBucket) sizes[u]++;
+    assert.deepEqual(sizes, [...new Array(11).fill(k), k + 1]);
+    // Perceptual quantiles of H = 0..n−1: τ0.25 = (n − 1)/4 and τ0.75 = 3(n − 1)/4, both batch values.
+    close(r.entropyQuantiles, [(n - 1) / 4, (3 * (n - 1)) / 4], 0);
+    assert.equal(r.perceptualBucket[(n - 1) / 4], 0, 'H = τ0.25 → S1');
+    assert.equal(r.perceptualBucket[(n - 1) / 4 + 1], 1);
+    assert.equal(r.perceptualBucket[(3 * (n - 1)) / 4], 2, 'H = τ0.75 → S3');
+    assert.equal(r.perceptualBucket[(3 * (n - 1)) / 4 - 1], 1);
+  }
+});
+
+test('boundaries between neighbouring floats: comparisons use batch values, not the rounded interpolation', () => {
+  // L sorted = [1, 1 + ε, 5] (ε = 2^−52), b = 12: position of level u/12 is h/12 with h = 2u.
+  //   u = 1..5: j = 0, r = 2u → q strictly between 1 and 1 + ε (q_{1/12} = 1 + ε/6 rounds to 1 in float, and so do
+  //     u = 2, 3) → the prompt at 1 is below every q_{u/12}, u ≥ 1: bucket 0 (the float quantiles put it in bucket 3);
+  //   u = 6: h = 12, j = 1, r = 0 → q = 1 + ε exactly; u = 7: j = 1, r = 2 → q strictly between 1 + ε and 5
+  //     → the prompt at 1 + ε is in bucket 6;  5 is the max → bucket 11 (closed at the max).
+  const eps = Number.EPSILON;
+  const groups = Int32Array.from([0, 0, 1, 1, 2, 2]);
+  const rewards = [1, 0, 0, 1, 1, 1];
+  const r = durianSequenceAdvantages(rewards, groups, [0, 1, 2], [1, 1 + eps, 5], { ...DEFAULTS, reasoningBuckets: 12 });
+  assert.equal(r.logprobQuantiles[1], 1, 'q_{1/12} = 1 + ε/6 rounds to 1');
+  assert.deepEqual([...r.reasoningBucket], [0, 6, 11]);
+  // Perceptual: H = [1, 1 + ε, 5, 6]: τ0.25 at position 3/4 → 1 + (3/4)·ε, which rounds to 1 + ε; exactly, 1 + ε > τ0.25,
+  // so only H = 1 is in S1. τ0.75 at position 2 + 1/4 → 5.25: H = 6 in S3.
+  const p = durianSequenceAdvantages([1, 0, 1, 0, 1, 0, 1, 0], Int32Array.from([0, 0, 1, 1, 2, 2, 3, 3]), [1, 1 + eps, 5, 6], [0, 1, 2, 3], F6B);
+  assert.equal(p.entropyQuantiles[0], 1 + eps, 'τ0.25 rounds to 1 + ε');
+  assert.deepEqual([...p.perceptualBucket], [0, 1, 1, 2]);
 });
 
 test('group of size 1 and missing difficulty values are errors', () => {
