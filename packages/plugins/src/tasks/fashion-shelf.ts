@@ -20,7 +20,19 @@ export const SHELF_CLASS_TOKENS = [
 ] as const;
 
 /** Question types of the fashion-shelf task. */
-export type ShelfQuestionType = 'count' | 'total';
+export type ShelfQuestionType = 'count' | 'total' | 'compare' | 'which-slot';
+
+/** Every question type, in the order of the schema. */
+export const SHELF_QUESTION_TYPES: readonly ShelfQuestionType[] = ['count', 'total', 'compare', 'which-slot'];
+
+/** How the `<description>` names the items: `classes` = `coat shirt`, `slots` = `slot 1 coat slot 2 shirt`. */
+export type ShelfDescription = 'classes' | 'slots';
+
+/**
+ * How the `<think>` span adds its terms: `sum` = `0 + 1 + 1 = 2`; `steps` = one running sum per term,
+ * `0 + 1 = 1 , 1 + 1 = 2` (about 3× the tokens of `sum`: reasoning long enough for token-position effects).
+ */
+export type ShelfReasoning = 'sum' | 'steps';
 
 const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] as const;
 
@@ -54,6 +66,14 @@ export const FASHION_SHELF_VOCABULARY: readonly string[] = [
   'ok',
 ];
 
+/**
+ * Tokens that only the `compare` and `which-slot` questions and `reasoning: steps` use (`,` separates the sums of a
+ * trace: digits are single tokens, so `= 1 0 + 0` would read as `= 10 + 0`). They are appended to the vocabulary only
+ * when the options ask for one of those (or `vocabulary: extended`), so the vocabulary, and with it every checkpoint
+ * trained on count/total shelves, is unchanged for today's configs.
+ */
+export const FASHION_SHELF_EXTENDED_TOKENS: readonly string[] = ['-', ',', 'more', 'than', 'which', 'holds'];
+
 /** Value of `dataDir` that selects the subset committed in `examples/data/fashion-mnist`. */
 export const EMBEDDED_DATA_DIR = 'embedded';
 
@@ -68,10 +88,26 @@ export const fashionShelfOptionsSchema = Type.Object(
         'committed in examples/data/fashion-mnist; a relative path resolves against the config file directory.',
     }),
     slots: Type.Integer({ minimum: 1, maximum: 16, default: 3, description: 'K: items on the shelf (image width 28·K).' }),
-    questions: Type.Array(Type.Union([Type.Literal('count'), Type.Literal('total')]), {
+    questions: Type.Array(Type.Union(SHELF_QUESTION_TYPES.map((q) => Type.Literal(q))), {
       minItems: 1,
       default: ['count'],
-      description: 'Question types, each prompt draws one uniformly.',
+      description:
+        "Question types, each prompt draws one uniformly: 'count' (how many <class>), 'total' (sum of listed " +
+        "prices), 'compare' (how many more <A> than <B>), 'which-slot' (which slot holds <class>, 1..K).",
+    }),
+    description: Type.Union([Type.Literal('classes'), Type.Literal('slots')], {
+      default: 'classes',
+      description: "Oracle description: 'classes' = `coat shirt`; 'slots' = `slot 1 coat slot 2 shirt` (3× the tokens).",
+    }),
+    reasoning: Type.Union([Type.Literal('sum'), Type.Literal('steps')], {
+      default: 'sum',
+      description: "Oracle reasoning: 'sum' = `0 + 1 + 1 = 2`; 'steps' = a running sum per term `0 + 1 = 1 , 1 + 1 = 2`.",
+    }),
+    vocabulary: Type.Union([Type.Literal('auto'), Type.Literal('extended')], {
+      default: 'auto',
+      description:
+        "'auto' appends the compare/which-slot tokens only when `questions` uses them; 'extended' always (a policy " +
+        'meant for both question mixes).',
     }),
     maxPrice: Type.Integer({
       minimum: 1,
@@ -90,6 +126,9 @@ const DEFAULT_OPTIONS: FashionShelfOptions = {
   slots: 3,
   questions: ['count'],
   maxPrice: 9,
+  description: 'classes',
+  reasoning: 'sum',
+  vocabulary: 'auto',
 };
 
 /** `Prompt.meta` of a fashion-shelf prompt. */
@@ -103,10 +142,14 @@ export type FashionShelfMeta = {
   slotClasses: string[];
   /** Index of each slot's image in its split's image file. */
   imageIndices: number[];
-  /** `count`: the class asked about. */
+  /** `count`, `which-slot`: the class asked about; `compare`: the class A of "how many more A than B". */
   target?: string;
-  /** `count`: its class id. */
+  /** Its class id. */
   targetLabel?: number;
+  /** `compare`: the class B. */
+  versus?: string;
+  /** `compare`: its class id. */
+  versusLabel?: number;
   /** `total`: the listed price of each class id 0..9. */
   prices?: number[];
 };
@@ -171,7 +214,7 @@ export function totalBlindAccuracy(prices: readonly number[], slots: number): nu
 
 function shelfMeta(prompt: Prompt): FashionShelfMeta {
   const meta = prompt.meta as Partial<FashionShelfMeta>;
-  if ((meta.type !== 'count' && meta.type !== 'total') || !Array.isArray(meta.slotLabels)) {
+  if (!SHELF_QUESTION_TYPES.includes(meta.type as ShelfQuestionType) || !Array.isArray(meta.slotLabels)) {
     throw new Error(`fashion-shelf: prompt ${prompt.id} is not a fashion-shelf prompt (meta.type ${String(meta.type)})`);
   }
   return meta as FashionShelfMeta;
@@ -185,6 +228,15 @@ function shelfMeta(prompt: Prompt): FashionShelfMeta {
  *   others hold items of other classes; answer c. Blind baseline 1 / (K + 1).
  * - `total`: "prices t-shirt 3 trouser 5 … boot 2 total ?" — slots uniform over classes, answer the sum of the slot
  *   prices. Blind baseline: the probability of the most likely total under the listed prices.
+ * - `compare`: "how many more coat than shirt ?" — the difference d is uniform over 0..K, then B's count b uniform
+ *   over 0..⌊(K − d)/2⌋ and A's count b + d; the other slots hold neither class; answer d. Blind baseline 1/(K + 1).
+ *   The oracle counts both classes, then subtracts: `<think> 1 + 0 + 1 = 2 , 0 + 1 + 0 = 1 , 2 - 1 = 1 </think>`.
+ * - `which-slot`: "which slot holds coat ?" — exactly one slot, uniform over 1..K, holds the class; answer its
+ *   position. Blind baseline 1/K. The oracle adds each slot's position when it holds the class:
+ *   `<think> 0 + 2 + 0 = 2 </think>`.
+ *
+ * Difficulty knobs: `slots` (more items to perceive and longer sums), the question mix (`compare` needs two counts
+ * and a subtraction), `description: slots` (longer descriptions), `reasoning: steps` (longer reasoning).
  *
  * Prompt `i` of `prompts(split, n, seed)` depends only on (split, seed, i): a longer list extends a shorter one.
  */
@@ -207,8 +259,23 @@ export class FashionShelfTask implements Task {
     if (!Number.isInteger(o.maxPrice) || o.maxPrice < 1) {
       throw new Error(`fashion-shelf: maxPrice must be an integer ≥ 1, got ${o.maxPrice}`);
     }
-    if (o.questions.length === 0 || o.questions.some((q) => q !== 'count' && q !== 'total')) {
-      throw new Error(`fashion-shelf: questions must be a non-empty list of 'count' | 'total', got ${JSON.stringify(o.questions)}`);
+    if (o.questions.length === 0 || o.questions.some((q) => !SHELF_QUESTION_TYPES.includes(q))) {
+      throw new Error(
+        `fashion-shelf: questions must be a non-empty list of ${SHELF_QUESTION_TYPES.map((q) => `'${q}'`).join(' | ')}, ` +
+          `got ${JSON.stringify(o.questions)}`,
+      );
+    }
+    if (o.description !== 'classes' && o.description !== 'slots') {
+      throw new Error(`fashion-shelf: description must be 'classes' or 'slots', got ${JSON.stringify(o.description)}`);
+    }
+    if (o.reasoning !== 'sum' && o.reasoning !== 'steps') {
+      throw new Error(`fashion-shelf: reasoning must be 'sum' or 'steps', got ${JSON.stringify(o.reasoning)}`);
+    }
+    if (o.vocabulary !== 'auto' && o.vocabulary !== 'extended') {
+      throw new Error(`fashion-shelf: vocabulary must be 'auto' or 'extended', got ${JSON.stringify(o.vocabulary)}`);
+    }
+    if (o.questions.includes('compare') && o.slots < 2) {
+      throw new Error(`fashion-shelf: 'compare' questions need slots ≥ 2 (two classes to compare), got ${o.slots}`);
     }
     this.options = o;
     this.imageShape = [data.train.images.rows, data.train.images.cols * o.slots];
@@ -225,8 +292,15 @@ export class FashionShelfTask implements Task {
     return new FashionShelfTask(await loadCached(dir), options);
   }
 
+  /**
+   * {@link FASHION_SHELF_VOCABULARY}, followed by {@link FASHION_SHELF_EXTENDED_TOKENS} when `questions` includes
+   * `compare` or `which-slot`, `reasoning` is `steps`, or `vocabulary` is `extended`.
+   */
   vocabulary(): readonly string[] {
-    return FASHION_SHELF_VOCABULARY;
+    const { questions, vocabulary, reasoning } = this.options;
+    const extended =
+      vocabulary === 'extended' || reasoning === 'steps' || questions.includes('compare') || questions.includes('which-slot');
+    return extended ? [...FASHION_SHELF_VOCABULARY, ...FASHION_SHELF_EXTENDED_TOKENS] : FASHION_SHELF_VOCABULARY;
   }
 
   prompts(split: 'train' | 'test', count: number, seed: number): Prompt[] {
@@ -258,6 +332,47 @@ export class FashionShelfTask implements Task {
       }
       question = `how many ${SHELF_CLASS_TOKENS[target]} ?`;
       answer = c;
+      meta.target = SHELF_CLASS_TOKENS[target];
+      meta.targetLabel = target;
+    } else if (type === 'compare') {
+      const target = rng.int(10);
+      const v = rng.int(9);
+      const versus = v >= target ? v + 1 : v;
+      const d = rng.int(k + 1);
+      const b = rng.int(Math.floor((k - d) / 2) + 1);
+      const positions = rng.shuffle(Array.from({ length: k }, (_, s) => s));
+      const ofA = new Set(positions.slice(0, b + d));
+      const ofB = new Set(positions.slice(b + d, 2 * b + d));
+      const [lo, hi] = target < versus ? [target, versus] : [versus, target];
+      for (let s = 0; s < k; s++) {
+        if (ofA.has(s)) slotLabels.push(target);
+        else if (ofB.has(s)) slotLabels.push(versus);
+        else {
+          // One of the 8 classes that are neither A nor B, uniformly.
+          let other = rng.int(8);
+          if (other >= lo) other++;
+          if (other >= hi) other++;
+          slotLabels.push(other);
+        }
+      }
+      question = `how many more ${SHELF_CLASS_TOKENS[target]} than ${SHELF_CLASS_TOKENS[versus]} ?`;
+      answer = d;
+      meta.target = SHELF_CLASS_TOKENS[target];
+      meta.targetLabel = target;
+      meta.versus = SHELF_CLASS_TOKENS[versus];
+      meta.versusLabel = versus;
+    } else if (type === 'which-slot') {
+      const target = rng.int(10);
+      const position = rng.int(k);
+      for (let s = 0; s < k; s++) {
+        if (s === position) slotLabels.push(target);
+        else {
+          const other = rng.int(9);
+          slotLabels.push(other >= target ? other + 1 : other);
+        }
+      }
+      question = `which slot holds ${SHELF_CLASS_TOKENS[target]} ?`;
+      answer = position + 1;
       meta.target = SHELF_CLASS_TOKENS[target];
       meta.targetLabel = target;
     } else {
@@ -304,15 +419,28 @@ export class FashionShelfTask implements Task {
    */
   oracleResponse(prompt: Prompt): string {
     const meta = shelfMeta(prompt);
-    const terms =
-      meta.type === 'count'
-        ? meta.slotLabels.map((l) => (l === meta.targetLabel ? 1 : 0))
-        : meta.slotLabels.map((l) => meta.prices![l]!);
-    const sum = terms.reduce((a, b) => a + b, 0);
-    return (
-      `<description> ${meta.slotClasses.join(' ')} </description> ` +
-      `<think> ${terms.join(' + ')} = ${sum} </think> \\boxed{ ${sum} }`
-    );
+    return this.trace(meta.slotLabels, shelfTerms(meta, meta.slotLabels));
+  }
+
+  /**
+   * A response from the described slot labels and the term lists of its sums (one list; two for `compare`, whose
+   * answer is the first sum minus the second), in the task's `description` and `reasoning` formats.
+   */
+  private trace(labels: readonly number[], terms: readonly (readonly number[])[]): string {
+    const { description, reasoning } = this.options;
+    const items = labels.map((l, s) => (description === 'slots' ? `slot ${s + 1} ${SHELF_CLASS_TOKENS[l]}` : SHELF_CLASS_TOKENS[l]));
+    const parts: string[] = [];
+    const sums = terms.map((list) => {
+      const { text, sum } = reasoning === 'steps' ? runningSum(list) : plainSum(list);
+      parts.push(text);
+      return sum;
+    });
+    let answer = sums[0]!;
+    if (sums.length === 2) {
+      answer = sums[0]! - sums[1]!;
+      parts.push(`${sums[0]} - ${sums[1]} = ${answer}`);
+    }
+    return `<description> ${items.join(' ')} </description> <think> ${parts.join(' , ')} </think> \\boxed{ ${answer} }`;
   }
 
   /**
@@ -355,40 +483,81 @@ export class FashionShelfTask implements Task {
     const meta = shelfMeta(prompt);
     const k = meta.slotLabels.length;
     let labels = [...meta.slotLabels];
-    const termOf = (l: number) => (meta.type === 'count' ? (l === meta.targetLabel ? 1 : 0) : meta.prices![l]!);
-    let terms: number[];
     if (rng.next() < 0.25) {
-      terms = labels.map(termOf);
+      const terms = shelfTerms(meta, labels).map((list) => [...list]);
       const s = rng.int(k);
-      terms[s] = meta.type === 'count' ? 1 - terms[s]! : 1 + ((terms[s]! + rng.int(Math.max(1, this.options.maxPrice - 1))) % this.options.maxPrice);
-    } else {
-      const wrong = 1 + rng.int(k);
-      const slots = rng.shuffle(Array.from({ length: k }, (_, s) => s)).slice(0, wrong);
-      labels = labels.map((l, s) => {
-        if (!slots.includes(s)) return l;
-        // For count questions, half the misreadings confuse the asked class with another (the errors that matter).
-        if (meta.type === 'count' && rng.next() < 0.5) return l === meta.targetLabel ? (l + 1 + rng.int(9)) % 10 : meta.targetLabel!;
-        return (l + 1 + rng.int(9)) % 10;
-      });
-      terms = labels.map(termOf);
+      const first = terms[0]!;
+      if (meta.type === 'total') {
+        first[s] = 1 + ((first[s]! + rng.int(Math.max(1, this.options.maxPrice - 1))) % this.options.maxPrice);
+      } else if (meta.type === 'which-slot') {
+        first[s] = first[s] === 0 ? s + 1 : 0;
+      } else {
+        first[s] = 1 - first[s]!;
+      }
+      return this.trace(labels, terms);
     }
-    const sum = terms.reduce((a, b) => a + b, 0);
-    return (
-      `<description> ${labels.map((l) => SHELF_CLASS_TOKENS[l]).join(' ')} </description> ` +
-      `<think> ${terms.join(' + ')} = ${sum} </think> \\boxed{ ${sum} }`
-    );
+    const wrong = 1 + rng.int(k);
+    const slots = rng.shuffle(Array.from({ length: k }, (_, s) => s)).slice(0, wrong);
+    labels = labels.map((l, s) => {
+      if (!slots.includes(s)) return l;
+      // For count-like questions, half the misreadings confuse the asked class with another (the errors that matter).
+      if (meta.type !== 'total' && rng.next() < 0.5) return l === meta.targetLabel ? (l + 1 + rng.int(9)) % 10 : meta.targetLabel!;
+      return (l + 1 + rng.int(9)) % 10;
+    });
+    return this.trace(labels, shelfTerms(meta, labels));
   }
 
-  /** Mean over prompts of the best question-only accuracy (count: 1/(K+1); total: see {@link totalBlindAccuracy}); 0 for none. */
+  /**
+   * Mean over prompts of the best question-only accuracy (count, compare: 1/(K+1); which-slot: 1/K; total: see
+   * {@link totalBlindAccuracy}); 0 for none.
+   */
   blindBaseline(prompts: readonly Prompt[]): number {
     if (prompts.length === 0) return 0;
     let sum = 0;
     for (const prompt of prompts) {
       const meta = shelfMeta(prompt);
-      sum += meta.type === 'count' ? 1 / (meta.slots + 1) : totalBlindAccuracy(meta.prices!, meta.slots);
+      if (meta.type === 'total') sum += totalBlindAccuracy(meta.prices!, meta.slots);
+      else if (meta.type === 'which-slot') sum += 1 / meta.slots;
+      else sum += 1 / (meta.slots + 1);
     }
     return sum / prompts.length;
   }
+}
+
+/**
+ * The terms the oracle adds for slot labels `labels` (the true ones, or a misreading's): count: 1 where the slot holds
+ * the asked class; total: each slot's price; which-slot: the slot's position (1-based) where it holds the class;
+ * compare: two lists, the indicator of A and the indicator of B.
+ */
+export function shelfTerms(meta: FashionShelfMeta, labels: readonly number[]): number[][] {
+  switch (meta.type) {
+    case 'count':
+      return [labels.map((l) => (l === meta.targetLabel ? 1 : 0))];
+    case 'total':
+      return [labels.map((l) => meta.prices![l]!)];
+    case 'which-slot':
+      return [labels.map((l, s) => (l === meta.targetLabel ? s + 1 : 0))];
+    case 'compare':
+      return [labels.map((l) => (l === meta.targetLabel ? 1 : 0)), labels.map((l) => (l === meta.versusLabel ? 1 : 0))];
+  }
+}
+
+/** `3 + 5 + 2 = 10`; one term: `3 = 3`. */
+function plainSum(terms: readonly number[]): { text: string; sum: number } {
+  const sum = terms.reduce((a, b) => a + b, 0);
+  return { text: `${terms.join(' + ')} = ${sum}`, sum };
+}
+
+/** `3 + 5 = 8 , 8 + 2 = 10`: one step per term after the first; one term: `3 = 3`. */
+function runningSum(terms: readonly number[]): { text: string; sum: number } {
+  if (terms.length < 2) return plainSum(terms);
+  const steps: string[] = [];
+  let sum = terms[0]!;
+  for (const t of terms.slice(1)) {
+    steps.push(`${sum} + ${t} = ${sum + t}`);
+    sum += t;
+  }
+  return { text: steps.join(' , '), sum };
 }
 
 /** The class tokens of a response's `<description>` span, in order (empty when it has none). */

@@ -168,7 +168,7 @@ test('the strategy definition creates the task with defaults from the embedded s
   assert.equal(fashionShelfTask.name, 'fashion-shelf');
   assert.equal(fashionShelfTask.optionsSchema.additionalProperties, false);
   const task = await fashionShelfTask.create(
-    { dataDir: 'embedded', slots: 2, questions: ['count'], maxPrice: 9 },
+    { dataDir: 'embedded', slots: 2, questions: ['count'], maxPrice: 9, description: 'classes', reasoning: 'sum', vocabulary: 'auto' },
     { container: undefined as never, seed: 0, baseDir: process.cwd() },
   );
   assert.deepEqual(task.imageShape, [28, 56]);
@@ -176,7 +176,7 @@ test('the strategy definition creates the task with defaults from the embedded s
   await assert.rejects(
     async () =>
       fashionShelfTask.create(
-        { dataDir: 'no-such-dir', slots: 2, questions: ['count'], maxPrice: 9 },
+        { dataDir: 'no-such-dir', slots: 2, questions: ['count'], maxPrice: 9, description: 'classes', reasoning: 'sum', vocabulary: 'auto' },
         { container: undefined as never, seed: 0, baseDir: '/tmp' },
       ),
     /file \/tmp\/no-such-dir\/t/,
