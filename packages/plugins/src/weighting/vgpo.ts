@@ -71,6 +71,11 @@ const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x
  * prototype (METHODS.md §3.2). `mask [N, T]` marks real tokens (T_i = Σ_t mask); `groupIndex [N]` the prompt (V-2);
  * `hasImage [N]` (default all 1) marks rows whose prompt has image tokens — the others get factor 1 on every real token
  * and take no part in the global min–max nor the group normalisation (V-7).
+ * Precision: the cosines are float32 (as the forward returns them); everything from Eq. 4 on is computed in float64,
+ * and each min–max normalisation (Eqs. 7, 10) subtracts its min from the very values the min was taken over, so a
+ * row of constant w (e.g. T_i = 1) has ŵ = 0 exactly and a group of equal s_i has ŝ = 0 exactly. The breakdown holds
+ * float32 copies, rounded once at the end of each computation and never read back.
+ * @throws Error when the lengths of `S`, `mask`, `groupIndex` do not match N and T.
  */
 export function vgpoFromCosines(
   S: Float32Array,
@@ -97,6 +102,10 @@ export function vgpoFromCosines(
     inter: new Float32Array(N),
     multipliers: new Float32Array(N * T),
   };
+  // s_i and the two factors in float64 (Eqs. 10–12 read these, not the rounded out.s / out.intra / out.inter).
+  const s64 = new Float64Array(N);
+  const intra64 = new Float64Array(N * T);
+  const inter64 = new Float64Array(N);
   // Real token positions of each row (right padding is usual, but any mask works).
   const positions: number[][] = [];
   for (let i = 0; i < N; i++) {
@@ -129,46 +138,61 @@ export function vgpoFromCosines(
     const Ti = pos.length;
     if (!img(i) || Ti === 0) continue;
     const idx = (k: number) => i * T + pos[k]!;
+    // Eqs. 4–9 run in float64 on the row's own values (score, gate threshold, w, its min and max, ŵ, mean ŵ and s
+    // all from the same numbers); the float32 breakdown arrays are rounded copies that are never read back.
+    // Subtracting a float64 min from a float32-rounded w made ŵ of a constant row (T_i = 1) equal to rounding error / ε
+    // instead of 0.
     // Score.
+    const score = new Float64Array(Ti);
     for (let k = 0; k < Ti; k++) {
       const c = S[idx(k)]!;
-      out.score[idx(k)] = mode === 'paper' ? (c + 1) / 2 : (c - gMin) / (gMax - gMin + eps);
+      score[k] = mode === 'paper' ? (c + 1) / 2 : (c - gMin) / (gMax - gMin + eps);
+      out.score[idx(k)] = score[k]!;
     }
     // Tail (k is the 0-indexed position, t = k + 1): paper t > (1 − γ)·T_i; code k ≥ floor((1 − γ)·T_i). For an
     // integer k, k + 1 > x ⇔ k ≥ floor(x), so both modes share the start index.
     const start = Math.floor((1 - gamma) * Ti);
-    const tail: number[] = [];
-    for (let k = start; k < Ti; k++) tail.push(out.score[idx(k)]!);
+    const gate = new Float64Array(Ti);
+    const tail = Array.from(score.subarray(start));
     if (gamma > 0 && tail.length > 0) {
       const count = Math.max(1, Math.floor(kappa * tail.length));
-      const q = [...tail].sort((a, b) => b - a)[Math.min(count, tail.length) - 1]!;
-      for (let k = start; k < Ti; k++) if (out.score[idx(k)]! >= q) out.gate[idx(k)] = 1;
+      const q = tail.sort((a, b) => b - a)[Math.min(count, tail.length) - 1]!;
+      for (let k = start; k < Ti; k++) {
+        if (score[k]! >= q) {
+          gate[k] = 1;
+          out.gate[idx(k)] = 1;
+        }
+      }
     }
     // Compensation (Eq. 5): paper β·t/T_i (1-indexed t); code β·t0/(T_i − 1) (0 when T_i = 1).
+    const w = new Float64Array(Ti);
     let wMin = Infinity;
     let wMax = -Infinity;
     for (let k = 0; k < Ti; k++) {
       const position = mode === 'paper' ? (k + 1) / Ti : Ti > 1 ? k / (Ti - 1) : 0;
-      const w = out.score[idx(k)]! * (1 + out.gate[idx(k)]! * beta * position);
-      out.w[idx(k)] = w;
-      wMin = Math.min(wMin, w);
-      wMax = Math.max(wMax, w);
+      w[k] = score[k]! * (1 + gate[k]! * beta * position);
+      out.w[idx(k)] = w[k]!;
+      wMin = Math.min(wMin, w[k]!);
+      wMax = Math.max(wMax, w[k]!);
     }
     // Eq. 7–9.
+    const wHat = new Float64Array(Ti);
     let wHatSum = 0;
     let wSum = 0;
     for (let k = 0; k < Ti; k++) {
-      const wHat = (out.w[idx(k)]! - wMin) / (wMax - wMin + eps);
-      out.wHat[idx(k)] = wHat;
-      wHatSum += wHat;
-      wSum += out.w[idx(k)]!;
+      wHat[k] = (w[k]! - wMin) / (wMax - wMin + eps);
+      out.wHat[idx(k)] = wHat[k]!;
+      wHatSum += wHat[k]!;
+      wSum += w[k]!;
     }
     const wHatMean = wHatSum / Ti;
     for (let k = 0; k < Ti; k++) {
-      const v = 1 + out.wHat[idx(k)]! - wHatMean;
-      out.intra[idx(k)] = mode === 'paper' ? v : clamp(v, 0.1, 2.0);
+      const v = 1 + wHat[k]! - wHatMean;
+      intra64[idx(k)] = mode === 'paper' ? v : clamp(v, 0.1, 2.0);
+      out.intra[idx(k)] = intra64[idx(k)]!;
     }
-    out.s[i] = mode === 'paper' ? wSum : wHatSum;
+    s64[i] = mode === 'paper' ? wSum : wHatSum;
+    out.s[i] = s64[i]!;
   }
 
   // Eq. 10–11 over each group (by prompt id, V-2), rows with image tokens only.
@@ -180,30 +204,29 @@ export function vgpoFromCosines(
     if (members) members.push(i);
     else groups.set(g, [i]);
   }
+  // Same precision rule as Eqs. 5–9: min, max, ŝ and mean ŝ from the float64 s_i.
   for (const members of groups.values()) {
     let sMin = Infinity;
     let sMax = -Infinity;
     for (const i of members) {
-      sMin = Math.min(sMin, out.s[i]!);
-      sMax = Math.max(sMax, out.s[i]!);
+      sMin = Math.min(sMin, s64[i]!);
+      sMax = Math.max(sMax, s64[i]!);
     }
-    let sHatSum = 0;
-    for (const i of members) {
-      out.sHat[i] = (out.s[i]! - sMin) / (sMax - sMin + eps);
-      sHatSum += out.sHat[i]!;
-    }
-    const sHatMean = sHatSum / members.length;
-    for (const i of members) {
-      const v = 1 + out.sHat[i]! - sHatMean;
-      out.inter[i] = mode === 'paper' ? v : clamp(v, 0.9, 2.0);
+    const sHat = members.map((i) => (s64[i]! - sMin) / (sMax - sMin + eps));
+    const sHatMean = sHat.reduce((a, v) => a + v, 0) / members.length;
+    for (const [k, i] of members.entries()) {
+      out.sHat[i] = sHat[k]!;
+      const v = 1 + sHat[k]! - sHatMean;
+      inter64[i] = mode === 'paper' ? v : clamp(v, 0.9, 2.0);
+      out.inter[i] = inter64[i]!;
     }
   }
 
   // Eq. 12: multiplier (≥ 0; 0 on padding; 1 on rows without image tokens).
   for (let i = 0; i < N; i++) {
     for (const t of positions[i]!) {
-      const intra = options.intra === false ? 1 : out.intra[i * T + t]!;
-      const inter = options.inter === false ? 1 : out.inter[i]!;
+      const intra = options.intra === false ? 1 : intra64[i * T + t]!;
+      const inter = options.inter === false ? 1 : inter64[i]!;
       out.multipliers[i * T + t] = img(i) ? Math.max(0, intra * inter) : 1;
     }
   }

@@ -118,6 +118,42 @@ test('edge cases: T_i = 1, all s_i equal, γ = 0, a single-row group', () => {
   }
 });
 
+test('one precision throughout: a constant-w row (T_i = 1) has ŵ = 0 exactly, not rounding error / ε', () => {
+  // Paper mode, one group: row 0 has T = 1 with S = −0.9 (float32 −0.8999999762), row 1 has T = 2 with S = [0.2, 0.6].
+  // Row 0: ρ = (S + 1)/2 ≈ 0.05; tail = {t = 1}, k = 1 → gate 1; w = ρ·(1 + 0.3·1/1) ≈ 0.065;
+  //   ŵ = (w − w)/(0 + 1e-8) = 0 exactly (float32-rounded w minus the float64 min gave −0.298 before);
+  //   intra = 1 + 0 − 0 = 1; s = Σ w ≈ 0.065.
+  // Row 1: ρ = [0.6, 0.8]; tail start ⌊0.5·2⌋ = 1 → tail {t = 2}, k = max(1, ⌊0.2·1⌋) = 1 → gate on t = 2;
+  //   w = [0.6, 0.8·(1 + 0.3·2/2)] = [0.6, 1.04]; ŵ = [0, 0.44/(0.44 + 1e-8)] ≈ [0, 1]; mean ŵ ≈ 0.5;
+  //   intra = [0.5, 1.5]; s = 1.64.
+  // Group: ŝ = [0, (1.64 − 0.065)/(1.575 + 1e-8)] ≈ [0, 1]; inter = 1 + ŝ − 0.5 = [0.5, 1.5].
+  // Multipliers: row 0: 1·0.5 = 0.5; row 1: [0.5·1.5, 1.5·1.5] = [0.75, 2.25].
+  const cos = Float32Array.from([-0.9, 0, 0.2, 0.6]);
+  const r = vgpoFromCosines(cos, Float32Array.from([1, 0, 1, 1]), Int32Array.from([0, 0]), 2, 2, PAPER);
+  assert.equal(r.wHat[0], 0, 'ŵ of the T = 1 row');
+  assert.equal(r.intra[0], 1);
+  close(r.w, [0.065, 0, 0.6, 1.04], 1e-6, 'w');
+  close(r.wHat, [0, 0, 0, 1], 1e-6, 'ŵ');
+  close(r.intra, [1, 0, 0.5, 1.5], 1e-6, 'intra');
+  close(r.s, [0.065, 1.64], 1e-6, 's');
+  close(r.sHat, [0, 1], 1e-6, 'ŝ');
+  close(r.inter, [0.5, 1.5], 1e-6, 'inter');
+  close(r.multipliers, [0.5, 0, 0.75, 2.25], 1e-6, 'multipliers');
+  // Cosines −0.95, −0.90, …, 0.95 on a T = 1 row: ŵ is exactly 0 in both modes (in paper mode the float32-rounded w
+  // used to differ from its float64 min by up to half a float32 ulp, which divided by ε = 1e-8 gave |ŵ| up to 0.6).
+  for (const opts of [PAPER, OFFICIAL]) {
+    for (let c = -0.95; c < 1; c += 0.05) {
+      const one = vgpoFromCosines(Float32Array.from([c]), Float32Array.from([1]), Int32Array.from([0]), 1, 1, opts);
+      assert.equal(one.wHat[0], 0, `${opts.mode} S = ${c.toFixed(2)}`);
+      assert.equal(one.multipliers[0], 1);
+    }
+  }
+  // Two trajectories with equal s_i (identical rows, one T = 1 each): ŝ = 0 exactly, inter factor 1.
+  const twin = vgpoFromCosines(Float32Array.from([-0.9, -0.9]), Float32Array.from([1, 1]), Int32Array.from([4, 4]), 2, 1, PAPER);
+  assert.deepEqual([...twin.sHat], [0, 0]);
+  assert.deepEqual([...twin.inter], [1, 1]);
+});
+
 test('ties in the tail are all gated; the count is max(1, floor(κ·|tail|)) (V-4)', () => {
   // T = 10: tail = last 5 tokens, count = max(1, floor(0.2·5)) = 1; two tokens tie at the top.
   const cos = Float32Array.from([0.9, 0.9, 0, 0, 0, 0.5, 0.1, 0.5, 0.2, 0.3]);
