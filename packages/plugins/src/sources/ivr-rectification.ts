@@ -50,6 +50,47 @@ export interface IvrRectificationStats {
   kept: number;
 }
 
+/** What a {@link IvrChoiceOrder} is asked about: one prompt's group of G on-policy samples after screening. */
+export interface IvrChoiceGroup {
+  prompt: Prompt;
+  /** Position of the prompt in the `collect` call. */
+  promptIndex: number;
+  /** G: on-policy members of the group (member indices 0..G−1, in sampling order). */
+  samples: number;
+  /** Member indices of the flagged rollouts (R < τ, or R_acc = 0), ascending. */
+  flagged: readonly number[];
+}
+
+/**
+ * The order in which a group's flagged rollouts are chosen for re-reasoning: a priority per member `[G]` (smaller
+ * first, ties by member index; the entries of unflagged members are ignored). The default draws a seeded uniformly
+ * random order per group (METHODS.md I-2); tests inject a fixed one (e.g. index order, METHODS.md §4.3 step 4:
+ * "fixtures take the lowest indices"), as ToR's tie order (`TorTieOrder`, weighting/tor.ts) does for its selections.
+ */
+export type IvrChoiceOrder = (group: IvrChoiceGroup) => ArrayLike<number>;
+
+/**
+ * The K flagged members a group rectifies (IVR-R1 §3.2.2, Table 2; METHODS.md §4.3 step 4): the `flagged` member
+ * indices sorted by `priority` (ascending, ties by index), the first `k` of them; all of them when fewer than k are
+ * flagged, none when none is. Without `priority`: the lowest indices.
+ * @param priority `[G]` priorities (finite numbers) indexed by member; must cover every flagged index.
+ * @throws Error when a flagged index has no finite priority, or k is not a non-negative integer.
+ */
+export function chooseFlagged(flagged: readonly number[], k: number, priority?: ArrayLike<number>): number[] {
+  if (!Number.isInteger(k) || k < 0) throw new Error(`ivr-rectification: rectifiedPerGroup = ${k} is not a non-negative integer`);
+  const keys = new Map<number, number>();
+  for (const i of flagged) {
+    const v = priority ? priority[i] : i;
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      throw new Error(
+        `ivr-rectification: the choice order gives flagged member ${i} the priority ${v} (length ${priority!.length}); expected a finite number`,
+      );
+    }
+    keys.set(i, v);
+  }
+  return [...flagged].sort((a, b) => keys.get(a)! - keys.get(b)! || a - b).slice(0, k);
+}
+
 /** A failed rollout being re-reasoned. */
 interface Pending {
   prompt: Prompt;
@@ -66,16 +107,24 @@ interface Pending {
  * appended to the group (G + k members, I-4) as `rectified` trajectories stored under the **original** prompt, the
  * critique context discarded (I-5), with behaviour logprobs 0 (behaviour probability 1, §3.6): the `ivr-shaping`
  * weighter gives their tokens the ratio f(πθ). Critiques and rectifications use the rollout temperature and top-p.
- * @throws Error at creation when the task has no critique/rectification formats.
+ * Rows: the G on-policy members of each prompt, then its kept rectifications, prompt by prompt (`[Σ_p (G + k_p)]`).
+ * @throws Error at creation when the task has no critique/rectification formats; from `collect` when an injected
+ *   choice order gives a flagged member no finite priority.
  */
 export class IvrRectificationSource implements TrajectorySource {
   lastStats: IvrRectificationStats = { flagged: 0, attempted: 0, perRound: [], kept: 0 };
 
+  /**
+   * @param choiceOrder which flagged rollouts of a group are rectified first ({@link IvrChoiceOrder}); default: a
+   *   uniformly random order from a generator seeded by the collect seed (`deriveSeed(seed, 'ivr-choice')`, one
+   *   shuffle of the flagged members per group, in prompt order).
+   */
   constructor(
     private readonly options: IvrRectificationOptions,
     private readonly config: ResolvedConfig,
     private readonly task: Task,
     private readonly reward: RewardFunction,
+    private readonly choiceOrder?: IvrChoiceOrder,
   ) {}
 
   private flagged(t: { reward: number; accuracy: number }): boolean {
@@ -104,18 +153,36 @@ export class IvrRectificationSource implements TrajectorySource {
     const promptTokens = prompts.map((p) => encodePrompt(tok, p));
     // G on-policy samples, exactly as the `on-policy` source draws them.
     const onPolicy = await new OnPolicyTrajectorySource(g, this.config).collect(prompts, ctx);
-    // Screen (Eq. 3.4) and choose K flagged rollouts per group (I-2: seeded uniform choice).
+    // Screen (Eq. 3.4) and choose K flagged rollouts per group (I-2: seeded uniform choice, or the injected order).
     const rng = new Rng(deriveSeed(ctx.seed, 'ivr-choice'));
+    const order: IvrChoiceOrder =
+      this.choiceOrder ??
+      (({ flagged, samples }) => {
+        // Priority = position in a seeded shuffle of the flagged members.
+        const priority = new Float64Array(samples).fill(Infinity);
+        rng.shuffle([...flagged]).forEach((member, rank) => (priority[member] = rank));
+        return priority;
+      });
     let pending: Pending[] = [];
     let flaggedCount = 0;
     prompts.forEach((prompt, p) => {
       const members = onPolicy.slice(p * g, (p + 1) * g);
-      const flagged = members.filter((t) =>
-        this.flagged(this.reward.score({ response: t.text, answer: prompt.answer, responseLength: t.responseTokens.length })),
-      );
+      const flagged: number[] = [];
+      members.forEach((t, i) => {
+        const score = this.reward.score({ response: t.text, answer: prompt.answer, responseLength: t.responseTokens.length });
+        if (this.flagged(score)) flagged.push(i);
+      });
       flaggedCount += flagged.length;
-      const chosen = rng.shuffle([...flagged]).slice(0, this.options.rectifiedPerGroup);
-      for (const t of chosen) pending.push({ prompt, promptIndex: p, failed: t.text });
+      if (flagged.length === 0) return;
+      const priority = order({ prompt, promptIndex: p, samples: g, flagged });
+      if (priority.length !== g) {
+        throw new Error(
+          `ivr-rectification: the choice order returned ${priority.length} priorities for a group of ${g} on-policy samples`,
+        );
+      }
+      for (const i of chooseFlagged(flagged, this.options.rectifiedPerGroup, priority)) {
+        pending.push({ prompt, promptIndex: p, failed: members[i]!.text });
+      }
     });
     const stats: IvrRectificationStats = { flagged: flaggedCount, attempted: pending.length, perRound: [], kept: 0 };
     const kept: Trajectory[][] = prompts.map(() => []);
