@@ -7,6 +7,7 @@ import type { PolicyObjective } from '../contracts/policy-objective.js';
 import type { ResolvedConfig } from '../config/base-schema.js';
 import { MmrlConfigError } from '../config/config-error.js';
 import type { RolloutGroup, ScoredTrajectory } from '../rollout/types.js';
+import { sourceAdvantageStats } from './advantage-stats.js';
 import { collateSequences, disposeBatch, sliceBatch } from '../rollout/batch.js';
 import {
   ADVANTAGE_ESTIMATOR,
@@ -32,7 +33,7 @@ export interface RlTrainerHooks {
   evaluate?: (step: number) => Promise<Record<string, number>>;
   /**
    * Where the training checkpoint (policy, optimizer, step, RNG state, pending prompt order, config, and the frozen
-   * reference policy when the objective has a KL term) is written; none when absent.
+   * reference policy when the objective or the advantage estimator has a KL term) is written; none when absent.
    */
   checkpointDir?: string;
   /**
@@ -74,6 +75,8 @@ interface PreparedBatch extends UpdateBatch {
   rowInfo: RowInfo[];
   /** Whether `oldLogprobs` (the behaviour logprobs) is a tensor of its own (some rows off-policy). */
   ownsBehaviour: boolean;
+  /** Advantage by source and rescued groups when the batch mixes sources (see `sourceAdvantageStats`). */
+  advantageStats: Record<string, number>;
 }
 
 /** Runs `fn` over row chunks of a batch and concatenates every output along the rows (no gradient needed). */
@@ -154,8 +157,9 @@ export class RlTrainer {
     const weighters = container.isRegistered(TOKEN_WEIGHTER) ? container.resolveAll(TOKEN_WEIGHTER) : [];
     this.forwardRequest = mergeForwardRequests(weighters.map((w) => w.forwardRequest));
     const objective = container.resolve(POLICY_OBJECTIVE);
-    // The reference of a KL term is the policy RL starts from (restored from the checkpoint when resuming).
-    const reference = objective.needsReference ? policy.clone() : null;
+    // The reference of a KL term (KL loss of the objective, or KL in the reward of the advantage estimator) is the
+    // policy RL starts from (restored from the checkpoint when resuming).
+    const reference = objective.needsReference || estimator.needsReference === true ? policy.clone() : null;
     const optimizer = createAdam(tc.learningRate, tc.adamBeta1, tc.adamBeta2);
     const pool = task.prompts('train', tc.trainPrompts, deriveSeed(config.seed, 'rl-prompts'));
     let rng = new Rng(deriveSeed(config.seed, 'rl-order'));
@@ -235,6 +239,7 @@ export class RlTrainer {
             finished_fraction: scored.filter((t) => t.finished).length / n,
             trajectories: n,
             ...bySource(scored),
+            ...prepared.advantageStats,
             kept_groups: sampled.groups.length,
             sampling_rounds: sampled.rounds,
             filtered_groups: sampled.filtered,
@@ -328,6 +333,7 @@ export class RlTrainer {
         mask,
         tokens,
         oldLogprobs: (await oldLogprobs.data()) as Float32Array,
+        ...(referenceLogprobs ? { referenceLogprobs: (await referenceLogprobs.data()) as Float32Array } : {}),
         groupPrompts: groups.map((g) => g.prompt),
       });
     } catch (e) {
@@ -363,6 +369,7 @@ export class RlTrainer {
       batch,
       oldLogprobs: behaviour,
       ownsBehaviour: offPolicy,
+      advantageStats: sourceAdvantageStats(scored, groupIndex, adv, tokens),
       oldForward,
       referenceLogprobs,
       advantages,
