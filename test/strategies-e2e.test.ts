@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import {
+  ADVANTAGE_ESTIMATOR,
   MetricsWriter,
   POLICY,
   RlTrainer,
@@ -26,7 +27,7 @@ import {
   type RewardFunction,
   type Slot,
 } from '@mmrl/core';
-import builtins, { IvrRectificationSource, readExpertFile } from '@mmrl/plugins';
+import builtins, { IvrRectificationSource, ReinforcePpAdvantageEstimator, readExpertFile } from '@mmrl/plugins';
 import { mmrl, ROOT } from './helpers.js';
 
 /** A reward that is right for about half of all texts (a hash parity), so that an untrained policy's rollouts fail
@@ -102,6 +103,27 @@ for (const name of ['grpo', 'dr-grpo', 'rloo', 'reinforce-pp', 'reinforce-pp-bas
     await train({ advantage: { name, options: {} } });
   });
 }
+
+test('advantage-estimator reinforce-pp with KL in the reward: the trainer keeps a reference and passes ℓref', async () => {
+  const raw = structuredClone(base) as ResolvedConfig;
+  raw.trainer.steps = 2;
+  raw.trainer.objective = { name: 'ppo-clip', options: {} }; // no KL loss: only the estimator needs the reference
+  raw.trainer.advantage = { name: 'reinforce-pp', options: { klCoefficient: 0.05 } };
+  raw.trainer.weighters = [];
+  raw.reward = { name: 'test/coin', options: {} }; // mixed rewards, so that step 0 updates the policy
+  const config = validateConfig(registry, JSON.parse(JSON.stringify(raw)));
+  const container = await createRunContainer(registry, config, { baseDir });
+  const rows: Record<string, number>[] = [];
+  await new RlTrainer(container, { metrics: { write: (r: Record<string, number>) => rows.push(r) } as unknown as MetricsWriter }).train();
+  assert.equal(rows.filter((r) => (r['phase'] as unknown) === 'rl').length, 2);
+  const est = container.resolve(ADVANTAGE_ESTIMATOR) as ReinforcePpAdvantageEstimator;
+  assert.equal(est.needsReference, true);
+  // Step 1 ran after one update: ℓold ≠ ℓref somewhere, so k1 and the token rewards moved (ρ = R·1[last] − β·k1).
+  const b = est.lastBreakdown!;
+  assert.ok(b.kl.some((v) => v !== 0), 'k1 = ℓold − ℓref is non-zero after an update');
+  for (let k = 0; k < b.kl.length; k++) assert.ok(Number.isFinite(b.kl[k]!) && Number.isFinite(b.tokenRewards[k]!));
+  assert.ok(b.variance >= 0 && b.count > 1);
+});
 
 for (const name of ['ppo-clip', 'fipo']) {
   test(`policy-objective ${name}: 2 steps`, async () => {

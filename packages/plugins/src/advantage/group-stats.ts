@@ -68,15 +68,29 @@ export function groupsOfAtLeastTwo(groupIndex: Int32Array, label: string): numbe
 /** The `+1e-8` inside the square root of {@link maskedWhiten} (verl/EasyR1 `masked_whiten`). */
 export const WHITEN_EPSILON = 1e-8;
 
+/** What {@link maskedWhitenStats} computed: the whitened values and the statistics they were whitened with. */
+export interface WhitenStats {
+  /** `(x − M) / sqrt(V + 1e-8) · m`, `[N, T]` row-major float32, zero where m = 0. */
+  whitened: Float32Array;
+  /** M = Σ m·x / n, the token-weighted mean. */
+  mean: number;
+  /** V = [Σ m·(x − M)² / n] · n/(n − 1), the token-weighted, Bessel-corrected variance. */
+  variance: number;
+  /** n = Σ m, the (weighted) count of valid tokens. */
+  count: number;
+}
+
 /**
  * Token-weighted whitening over the whole batch (METHODS.md §2.4 and G-4; verl/EasyR1 `masked_whiten` with
  * `unbiased=True`, `shift_mean=True`), then masked:
  *   n = Σ m,  M = Σ m·x / n,  V = [Σ m·(x − M)² / n] · n/(n − 1),  out = (x − M) / sqrt(V + 1e-8) · m.
- * `values` and `mask` are `[N, T]` row-major (same length); the output is `[N, T]` float32, zero where m = 0.
- * Values at positions with m = 0 are ignored. A constant x over the valid tokens gives V = 0 and out = 0.
- * @throws Error when n = Σ m ≤ 1 (METHODS.md G-4: verl raises; EasyR1 only warns and skips Bessel).
+ * `values` and `mask` are `[N, T]` row-major (same length); the output is `[N, T]` float32, zero where m = 0, with
+ * M, V and n (float64) for diagnostics. Values at positions with m = 0 are ignored. A constant x over the valid tokens
+ * gives V = 0 and out = 0.
+ * @throws Error when n = Σ m ≤ 1 (METHODS.md G-4: verl raises; EasyR1 only warns and skips Bessel), or the lengths
+ *   differ.
  */
-export function maskedWhiten(values: Float64Array, mask: Float32Array, label = 'masked whitening'): Float32Array {
+export function maskedWhitenStats(values: Float64Array, mask: Float32Array, label = 'masked whitening'): WhitenStats {
   if (values.length !== mask.length) throw new Error(`${label}: values have length ${values.length}, mask ${mask.length}`);
   let n = 0;
   let sum = 0;
@@ -106,5 +120,13 @@ export function maskedWhiten(values: Float64Array, mask: Float32Array, label = '
     const m = mask[k]!;
     if (m !== 0) out[k] = (values[k]! - M) * scale * m;
   }
-  return out;
+  return { whitened: out, mean: M, variance: V, count: n };
+}
+
+/**
+ * {@link maskedWhitenStats} without the statistics: the whitened `[N, T]` float32 values only.
+ * @throws Error when n = Σ m ≤ 1 or the lengths differ.
+ */
+export function maskedWhiten(values: Float64Array, mask: Float32Array, label = 'masked whitening'): Float32Array {
+  return maskedWhitenStats(values, mask, label).whitened;
 }

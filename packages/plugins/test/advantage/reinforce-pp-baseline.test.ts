@@ -1,13 +1,38 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ReinforcePpBaselineAdvantageEstimator, reinforcePpBaselineAdvantage } from '../../src/advantage/reinforce-pp-baseline.js';
-import { maskedWhiten } from '../../src/advantage/group-stats.js';
+import {
+  ReinforcePpBaselineAdvantageEstimator,
+  reinforcePpBaselineAdvantage,
+  reinforcePpBaselineBreakdown,
+} from '../../src/advantage/reinforce-pp-baseline.js';
+import { maskedWhiten, maskedWhitenStats } from '../../src/advantage/group-stats.js';
 import { close, prefixMask, perSequence, F4 } from './fixtures.js';
 
 test('F4 (baseline): a = [0.5, −0.5, −0.25, 0.25], M = −0.03125, V = 0.204241', () => {
   const a = new ReinforcePpBaselineAdvantageEstimator().compute(F4);
   close(a, perSequence([1.175513, -1.037217, -0.484035, 0.62233], [2, 3, 1, 2], 3));
   for (const k of [2, 7, 8, 11]) assert.equal(a[k], 0);
+});
+
+test('breakdown: F4 whitening mean and variance (METHODS.md §2.4: M = −0.031250, V = 0.204241)', () => {
+  // a per token = [0.5, 0.5 | −0.5 ×3 | −0.25 | 0.25, 0.25], n = 8: Σ m·a = 1 − 1.5 − 0.25 + 0.5 = −0.25, M = −0.03125;
+  // Σ (a − M)² = 2·0.53125² + 3·0.46875² + 0.21875² + 2·0.28125² = 0.564453125 + 0.6591796875 + 0.0478515625
+  //   + 0.158203125 = 1.4296875; V = 1.4296875 / 7 = 0.204241.
+  const est = new ReinforcePpBaselineAdvantageEstimator();
+  assert.equal(est.lastBreakdown, undefined);
+  const a = est.compute(F4);
+  const b = est.lastBreakdown!;
+  assert.equal(b.mean, -0.03125);
+  assert.ok(Math.abs(b.variance - 1.4296875 / 7) < 1e-15);
+  close([b.variance, b.count], [0.204241, 8]);
+  close(b.centred, [0.5, 0.5, 0.5, -0.5, -0.5, -0.5, -0.25, -0.25, -0.25, 0.25, 0.25, 0.25], 1e-12);
+  assert.deepEqual([...b.advantages], [...a]);
+  const pure = reinforcePpBaselineBreakdown(F4);
+  assert.equal(pure.variance, b.variance);
+  // maskedWhitenStats: x = [1, 3] (n = 2) → M = 2, V = [(1 + 1)/2]·2/1 = 2, out = ±1/sqrt(2 + 1e-8).
+  const w = maskedWhitenStats(Float64Array.from([1, 3]), Float32Array.from([1, 1]));
+  close([w.mean, w.variance, w.count], [2, 2, 2], 0);
+  close(w.whitened, [-0.707107, 0.707107]);
 });
 
 test('rows interleaved across groups give the same per-row values', () => {
