@@ -8,6 +8,7 @@
  *   transformer-25m  the same at d=512, 8 layers, batch 64 × 256 tokens (about 25M parameters)
  *   vlm-student   the vlm policy, dModel 128 × 4 layers: train step (128 oracle rows), sampling with/without KV cache
  *   vlm-expert    the vlm policy, dModel 192 × 6 layers: the same
+ *   rl-grpo-student, rl-tgrl-student   one RL step of examples/configs/grpo.yaml / tgrl.yaml (`mmrl train`), by phase
  */
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
@@ -43,12 +44,18 @@ import {
   vlmTrainStep,
   type VlmSizeName,
 } from './vlm-bench.js';
+import { RL_PHASES, RL_STEP_CONFIGS, benchRlStep, type RlStepName } from './rl-step.js';
 
 const TRANSFORMERS = { transformer: TORCH_REFERENCE, 'transformer-25m': TRANSFORMER_25M } as const;
 type TransformerName = keyof typeof TRANSFORMERS;
 /** `op-overhead`: the cost of one tiny kernel launch (no model). */
 const OP_OVERHEAD = 'op-overhead';
-const MODELS = [OP_OVERHEAD, ...(Object.keys(TRANSFORMERS) as TransformerName[]), ...(Object.keys(VLM_SIZES) as VlmSizeName[])] as const;
+const MODELS = [
+  OP_OVERHEAD,
+  ...(Object.keys(TRANSFORMERS) as TransformerName[]),
+  ...(Object.keys(VLM_SIZES) as VlmSizeName[]),
+  ...(Object.keys(RL_STEP_CONFIGS) as RlStepName[]),
+] as const;
 /** Chained element-wise adds of `OP_OVERHEAD_SIZE` floats timed per run of `OP_OVERHEAD_OPS`. */
 const OP_OVERHEAD_OPS = 2000;
 const OP_OVERHEAD_SIZE = 1024; // above tfjs webgpu's CPU hand-off threshold (1,000 elements): every add is a GPU dispatch
@@ -308,9 +315,32 @@ async function benchOpOverhead(): Promise<void> {
   tf.dispose([one, x]);
 }
 
+/** One RL step of a shipped config, by phase (bench/rl-step.ts): seconds per phase and each phase's share of the step. */
+function benchRlStepResult(name: RlStepName): void {
+  progress(`${name}: mmrl train ${RL_STEP_CONFIGS[name]} for ${(stepsArg ?? 3) + 2} steps`);
+  const r = benchRlStep(name, { steps: stepsArg ?? 3, threads: threadsArg, backend });
+  const step = r.phases.step_s;
+  writeResult({
+    bench: 'rl-step',
+    model: name,
+    ...common,
+    config: r.config,
+    steps: r.steps,
+    trajectories: r.trajectories,
+    responseTokens: r.responseTokens,
+    ...Object.fromEntries(RL_PHASES.map((p) => [`s_${p.replace(/_s$/, '')}`, round(r.phases[p], 3)])),
+    // Shares of the step (eval excluded: it runs every `trainer.evalEvery` steps, not every step).
+    ...Object.fromEntries(
+      RL_PHASES.filter((p) => p !== 'eval_s' && p !== 'step_s').map((p) => [`share_${p.replace(/_s$/, '')}`, round(r.phases[p] / step, 3)]),
+    ),
+    evalPrompts: r.evalPrompts,
+  });
+}
+
 for (const name of MODELS) {
   if (!only.includes(name)) continue;
   if (name === OP_OVERHEAD) await benchOpOverhead();
+  else if (name in RL_STEP_CONFIGS) benchRlStepResult(name as RlStepName);
   else if (name in TRANSFORMERS) await benchTransformer(name as TransformerName);
   else await benchVlm(name as VlmSizeName);
   progress(`${name} done; ${tf.memory().numTensors} tensors live`);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { mmrl, ROOT } from './helpers.js';
 
-const WALL_CLOCK = ['rollout_s', 'step_s'];
+const WALL_CLOCK = ['rollout_s', 'prepare_s', 'weighters_s', 'update_s', 'eval_s', 'step_s'];
 
 function config(dir: string, steps: number): string {
   const c = parseYaml(readFileSync(join(ROOT, 'test/fixtures/tiny.yaml'), 'utf8'));

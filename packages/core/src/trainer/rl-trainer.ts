@@ -142,7 +142,7 @@ export class RlTrainer {
     const { container, config, policy, hooks } = this;
     const tc = config.trainer;
     const dynamic = { ...DYNAMIC_SAMPLING_DEFAULTS, ...tc.dynamicSampling };
-    if (dynamic.enabled && !(dynamic.low < dynamic.high)) {
+    if (dynamic.enabled && dynamic.rule === 'range' && !(dynamic.low < dynamic.high)) {
       throw new MmrlConfigError([
         {
           pointer: '/trainer/dynamicSampling/low',
@@ -219,11 +219,15 @@ export class RlTrainer {
         const rolloutSeconds = (performance.now() - stepStart) / 1000;
 
         // 2. Advantages, old-policy forward, token weights.
+        const prepareStart = performance.now();
         const prepared = await this.prepare(sampled.groups, estimator, reference);
         try {
+          const weightersStart = performance.now();
           await this.applyWeighters(prepared, weighters, objective, step);
           // 3. Updates.
+          const updateStart = performance.now();
           const updates = await this.update(prepared, optimizer, objective, rng);
+          const updateEnd = performance.now();
           skippedUpdates += updates.skipped;
           const scored = sampled.groups.flatMap((g) => g.members);
           const n = scored.length;
@@ -253,6 +257,11 @@ export class RlTrainer {
             ...updates.metrics,
             skipped_updates: updates.skipped,
             rollout_s: rolloutSeconds,
+            // Phases of the step (seconds): rollout_s above, then the old/reference forward and the advantages,
+            // the token weighters, and the PPO updates (forward + backward + Adam over every micro-batch).
+            prepare_s: (weightersStart - prepareStart) / 1000,
+            weighters_s: (updateStart - weightersStart) / 1000,
+            update_s: (updateEnd - updateStart) / 1000,
             step_s: (performance.now() - stepStart) / 1000,
           };
           recent.push({
@@ -261,7 +270,9 @@ export class RlTrainer {
           });
           if (recent.length > 10) recent.shift();
           if (hooks.evaluate && tc.evalEvery > 0 && (step + 1) % tc.evalEvery === 0 && step + 1 < tc.steps) {
+            const evalStart = performance.now();
             Object.assign(row, prefixed(await hooks.evaluate(step + 1), 'eval_'));
+            row['eval_s'] = (performance.now() - evalStart) / 1000;
           }
           hooks.metrics.write(row);
           const last = step + 1 === tc.steps;
