@@ -12,9 +12,11 @@ import {
   RlTrainer,
   StrategyRegistry,
   createRunContainer,
+  MmrlConfigError,
   initBackend,
   loadConfigFile,
   type AdvantageInput,
+  type ResolvedConfig,
 } from '@mmrl/core';
 import builtins from '@mmrl/plugins';
 import { mmrl, ROOT } from './helpers.js';
@@ -117,4 +119,46 @@ test('DAPO dynamic sampling on the tiny config: only mixed groups reach the adva
     /only 0 of 2 groups kept after trainer\.dynamicSampling\.maxRounds = 2 rounds/,
   );
   assert.equal(tf.memory().numTensors, tensors + never.container.resolve(POLICY).trainableVariables.length, 'the failed run leaked tensors');
+});
+
+test('dynamic sampling rule not-all-equal on the tiny config: groups with differing accuracies only; low/high unused', async () => {
+  await initBackend('wasm');
+  const registry = new StrategyRegistry().use(builtins);
+  const build = async (dynamicSampling: ResolvedConfig['trainer']['dynamicSampling']) => {
+    const { config, baseDir } = await loadConfigFile(registry, join(ROOT, 'test/fixtures/tiny.yaml'));
+    config.trainer.steps = 2;
+    config.trainer.maxResponseTokens = 8;
+    config.trainer.dynamicSampling = dynamicSampling;
+    const container = await createRunContainer(registry, config, { baseDir });
+    const reward = (text: string) => (text.length % 3 === 0 ? 1 : 0); // deterministic, mixed on random responses
+    container.register(REWARD_FUNCTION, {
+      useValue: { score: ({ response }: { response: string }) => ({ reward: reward(response), accuracy: reward(response), format: 0 }) },
+    });
+    const inner = container.resolve(ADVANTAGE_ESTIMATOR);
+    const seen: { rewards: number[]; groups: number[] }[] = [];
+    container.register(ADVANTAGE_ESTIMATOR, {
+      useValue: { compute: (input: AdvantageInput) => (seen.push({ rewards: Array.from(input.rewards), groups: Array.from(input.groupIndex) }), inner.compute(input)) },
+    });
+    return { container, seen };
+  };
+  // low = high = 0.5 would keep nothing under the range rule (and is refused there, naming the pointer) …
+  const range = await build({ enabled: true, rule: 'range', metric: 'accuracy', low: 0.5, high: 0.5, maxRounds: 20 });
+  await assert.rejects(new RlTrainer(range.container, { metrics: new MetricsWriter(null) }).train(), (e: Error) => {
+    assert.ok(e instanceof MmrlConfigError, String(e));
+    assert.equal(e.issues[0]!.pointer, '/trainer/dynamicSampling/low');
+    return true;
+  });
+  // … and is ignored by not-all-equal, which keeps exactly the groups whose accuracies are not all equal.
+  const { container, seen } = await build({ enabled: true, rule: 'not-all-equal', metric: 'accuracy', low: 0.5, high: 0.5, maxRounds: 20 });
+  const rows: Record<string, unknown>[] = [];
+  await new RlTrainer(container, { metrics: { write: (r: Record<string, unknown>) => rows.push(r) } as unknown as MetricsWriter }).train();
+  assert.equal(rows.length, 2);
+  for (const m of rows) assert.equal(m['kept_groups'], 2);
+  assert.equal(seen.length, 2);
+  for (const { rewards, groups } of seen) {
+    for (const g of new Set(groups)) {
+      const members = rewards.filter((_, i) => groups[i] === g);
+      assert.ok(new Set(members).size > 1, `group ${g} with accuracies ${JSON.stringify(members)} reached the estimator`);
+    }
+  }
 });

@@ -89,14 +89,19 @@ export function baseConfigSchema(slot: (kind: string) => TSchema, slotList: (kin
               enabled: Type.Boolean({
                 default: false,
                 description:
-                  'DAPO dynamic sampling: drop groups whose mean metric is not strictly inside (low, high) and sample further rounds of fresh prompts until promptsPerStep groups are kept (METHODS.md §6.1).',
+                  'DAPO dynamic sampling: drop the groups the rule rejects and sample further rounds of fresh prompts until promptsPerStep groups are kept (METHODS.md §6.1).',
+              }),
+              rule: Type.Union([Type.Literal('range'), Type.Literal('not-all-equal')], {
+                default: 'range',
+                description:
+                  'range: keep a group iff low < mean(metric) < high (EasyR1); not-all-equal: keep a group iff its metric values are not all equal, or it has one member (verl filter_groups); low/high unused (METHODS.md §6.1).',
               }),
               metric: Type.Union([Type.Literal('accuracy'), Type.Literal('reward')], {
                 default: 'accuracy',
-                description: 'Per-trajectory value whose group mean is filtered (METHODS.md D-1).',
+                description: 'Per-trajectory value the rule reads (METHODS.md D-1).',
               }),
-              low: Type.Number({ default: 0.01, description: 'Keep a group iff low < mean(metric).' }),
-              high: Type.Number({ default: 0.99, description: 'Keep a group iff mean(metric) < high.' }),
+              low: Type.Number({ default: 0.01, description: 'Rule range: keep a group iff low < mean(metric).' }),
+              high: Type.Number({ default: 0.99, description: 'Rule range: keep a group iff mean(metric) < high.' }),
               maxRounds: Type.Integer({
                 minimum: 1,
                 default: 20,
@@ -175,6 +180,8 @@ export interface ResolvedConfig {
     checkpointEvery: number;
     dynamicSampling: {
       enabled: boolean;
+      /** Absent (configs built in code) = `range`; validation fills it in. */
+      rule?: 'range' | 'not-all-equal';
       metric: 'accuracy' | 'reward';
       low: number;
       high: number;

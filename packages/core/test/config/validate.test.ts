@@ -48,6 +48,19 @@ test('an unknown strategy name gets "did you mean"', () => {
   assert.match(found[0]!.message, /unknown advantage-estimator "gpro"; did you mean "grpo"\?/);
 });
 
+test('trainer.dynamicSampling.rule: default range; not-all-equal accepted; anything else reported at its pointer', () => {
+  const c = validateConfig(registry, validConfig());
+  assert.equal(c.trainer.dynamicSampling.rule, 'range');
+  assert.equal(c.trainer.dynamicSampling.enabled, false);
+  const nae = validConfig() as { trainer: Record<string, unknown> };
+  nae.trainer['dynamicSampling'] = { enabled: true, rule: 'not-all-equal' };
+  assert.equal(validateConfig(registry, nae).trainer.dynamicSampling.rule, 'not-all-equal');
+  const bad = validConfig() as { trainer: Record<string, unknown> };
+  bad.trainer['dynamicSampling'] = { enabled: true, rule: 'all-equal' };
+  const found = issues(bad);
+  assert.ok(found.length > 0 && found.every((i) => i.pointer === '/trainer/dynamicSampling/rule'), JSON.stringify(found));
+});
+
 test('a wrong type is reported at its JSON pointer', () => {
   const c = validConfig() as any;
   c.trainer.advantage.options = { beta: 'high' };
