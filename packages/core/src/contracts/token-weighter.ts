@@ -86,7 +86,10 @@ export interface WeighterOutput {
  * `token-weighter` kind: returns, without gradient, a non-negative `[N, T]` multiplier on the advantage
  * (METHODS.md §1.3 (a)), or a {@link WeighterOutput} with a multiplier and/or a ratio override (§1.3 (b)).
  * Multipliers compose by product in config order; at most one override applies to a token (the trainer throws when
- * two overlap).
+ * two overlap). The trainer applies a multiplier to **every** row, off-policy (expert, rectified) rows included, and
+ * the advantage an override token's loss uses is the one after every multiplier; a weighter that should leave
+ * off-policy rows alone must return 1 there itself (read {@link WeighterInput.rows}). None of the built-in
+ * multipliers does (docs/strategies/README.md, "Multipliers on off-policy rows").
  */
 export interface TokenWeighter {
   /** Extra outputs of the old-policy forward this weighter reads from `input.forward` (computed once per step). */

@@ -44,3 +44,31 @@ test('padding gets weight 0; c = 0 is the identity; no tensors leak', async () =
   assert.equal(tf.memory().numTensors, before);
   close(await new DeltaLogpTokenWeighter({ c: 0, variant: 'reshape-reversed' }).weights(input()).data(), [1, 1, 1, 1]);
 });
+
+test('off-policy rows: the multiplier applies to them too, computed from ℓold (not the behaviour logprobs)', async () => {
+  // Row 0 on-policy, row 1 an expert trajectory (TGRL). ℓold is the student's old-policy forward of every row's tokens;
+  // the expert's own ℓφ (behaviour logprobs) is ln 0.99 on both of its tokens.
+  // c = 0.2: w = 1 + 0.2·(1 − p_old): row 0 p = [0.9, 0.5] → [1.02, 1.1]; row 1 p = [0.1, 0.5] → [1.18, 1.1].
+  // From ℓφ it would have been 1 + 0.2·0.01 = 1.002 on row 1: not what the code does (docs/strategies/README.md,
+  // "Multipliers on off-policy rows").
+  const old = tf.tensor2d([[Math.log(0.9), Math.log(0.5)], [Math.log(0.1), Math.log(0.5)]]);
+  const x = {
+    advantages: tf.tensor2d([[1, 1], [1, 1]]),
+    mask: tf.tensor2d([[1, 1], [1, 1]]),
+    oldLogprobs: old,
+    groupIndex: Int32Array.from([0, 0]),
+    forward: { logprobs: old },
+    rows: [
+      { source: 'on' as const, reward: 0, accuracy: 0, length: 2 },
+      { source: 'expert' as const, reward: 1, accuracy: 1, length: 2 },
+    ],
+    behaviourLogprobs: tf.tensor2d([[Math.log(0.9), Math.log(0.5)], [Math.log(0.99), Math.log(0.99)]]),
+  };
+  const weighter = new DeltaLogpTokenWeighter({ c: 0.2, variant: 'reshape-reversed' });
+  const w = weighter.weights(x);
+  close(await w.data(), [1.02, 1.1, 1.18, 1.1]);
+  // The source tags change nothing: the same batch tagged all on-policy gives the same weights.
+  const allOn = weighter.weights({ ...x, rows: x.rows.map((r) => ({ ...r, source: 'on' as const })) });
+  assert.deepEqual(Array.from(await allOn.data()), Array.from(await w.data()));
+  tf.dispose([w, allOn, x.advantages, x.mask, old, x.behaviourLogprobs]);
+});

@@ -162,6 +162,25 @@ test('weights() on F9 tensors: the table up to the tie at S = 0.1; no tensors le
   await assert.rejects(async () => new TorTokenWeighter(DEFAULTS).weights(missing), /topPEntropy/);
 });
 
+test('off-policy rows compete for the batch-wide slots and can get weight 0 like any token', async () => {
+  // Row 0 on-policy, row 1 expert; H = [0.1, 0.2 | 0.9, 0.8]; q_r = 0.5 → ⌈0.5·4⌉ = 2 reasoning slots over N_tok = 4
+  // (the expert's tokens count) → T_r = {expert t0, expert t1}; q_p = 0 → no perception token.
+  // w = [0, 0 | 1, 1]: the on-policy tokens get 0. With H = [0.9, 0.8 | 0.1, 0.2] the expert's tokens get 0 instead,
+  // which also zeroes A on them where the tgrl override applies (A after every multiplier).
+  const x = handInput([[0.1, 0.2], [0.9, 0.8]], [[-1, -1], [-1, -1]], [[-1, -1], [-1, -1]], [[1, 1], [1, 1]]);
+  const rows = [
+    { source: 'on' as const, reward: 0, accuracy: 0, length: 2 },
+    { source: 'expert' as const, reward: 1, accuracy: 1, length: 2 },
+  ];
+  const options = { ...DEFAULTS, reasoningQuantile: 0.5, perceptionQuantile: 0 };
+  const w = await new TorTokenWeighter(options).weights({ ...x, rows });
+  close(await w.data(), [0, 0, 1, 1]);
+  const y = handInput([[0.9, 0.8], [0.1, 0.2]], [[-1, -1], [-1, -1]], [[-1, -1], [-1, -1]], [[1, 1], [1, 1]]);
+  const w2 = await new TorTokenWeighter(options).weights({ ...y, rows });
+  close(await w2.data(), [1, 1, 0, 0]);
+  tf.dispose([w, w2]);
+});
+
 test('seeded tie-break: the same seed gives the same weights call after call; another seed others', async () => {
   const zeros = [new Array(20).fill(0)];
   const x = handInput(zeros, zeros, zeros, [new Array(20).fill(1)]);

@@ -209,6 +209,36 @@ test('tensor path: hidden states → cosines → the same multipliers as the pur
   tf.dispose([cosT.S, cosT.prototypeNorm]);
 });
 
+test('off-policy rows: an expert member of the group gets factors and changes the on-policy member\'s (paper mode)', async () => {
+  // One prompt, T = 1: row 0 on-policy with cosine 0.2, row 1 expert with cosine 0.6 (prototype along x, unit hidden
+  // states [0.2, 0.979796] and [0.6, 0.8]). T = 1 ⇒ ŵ = 0 ⇒ intra 1. Paper mode: ρ = [0.6, 0.8], the single token is
+  // the gated tail, w = ρ·(1 + 0.3·1/1) = [0.78, 1.04] = s; ŝ = [0, 0.26/(0.26 + 1e-8)] ≈ [0, 1];
+  // inter = 1 + ŝ − 0.5 = [0.5, 1.5] → multipliers [0.5, 1.5]. Without the expert row the on-policy row is a group
+  // of one: ŝ = 0, multiplier 1. The row sources are not read.
+  const image = tf.tensor3d([[[1, 0]], [[1, 0]]]);
+  const hidden = tf.tensor3d([[[0.2, Math.sqrt(1 - 0.04)]], [[0.6, 0.8]]]);
+  const mask = tf.tensor2d([[1], [1]]);
+  const zeros = tf.zeros([2, 1]) as tf.Tensor2D;
+  const input = {
+    advantages: tf.tensor2d([[-1], [1]]),
+    mask,
+    oldLogprobs: zeros,
+    groupIndex: Int32Array.from([0, 0]),
+    forward: { logprobs: zeros, hiddenStates: hidden, imageHiddenStates: image },
+    rows: [
+      { source: 'on' as const, reward: 0, accuracy: 0, length: 1 },
+      { source: 'expert' as const, reward: 1, accuracy: 1, length: 1 },
+    ],
+  };
+  const w = await new VgpoTokenWeighter(PAPER).weights(input);
+  close(await w.data(), [0.5, 1.5], 1e-5, 'with the expert row');
+  const alone = vgpoFromCosines(Float32Array.from([0.2]), Float32Array.from([1]), Int32Array.from([0]), 1, 1, PAPER);
+  close(alone.multipliers, [1], 1e-6, 'on-policy row alone');
+  const w2 = await new VgpoTokenWeighter(PAPER).weights({ ...input, rows: input.rows.map((r) => ({ ...r, source: 'on' as const })) });
+  assert.deepEqual(Array.from(await w2.data()), Array.from(await w.data()), 'sources are not read');
+  tf.dispose([w, w2, image, hidden, mask, zeros, input.advantages]);
+});
+
 test('prompt without image tokens: factor 1 on real tokens, 0 on padding (V-7)', async () => {
   const input = hiddenBatch();
   const noImage = { ...input, forward: { ...input.forward, imageHiddenStates: tf.zeros([2, 0, 2]) as tf.Tensor3D } };
