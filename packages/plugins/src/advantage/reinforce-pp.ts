@@ -106,7 +106,10 @@ export interface ReinforcePpBreakdown {
  *   n = Σ m,  M = Σ m·G / n,  V = [Σ m·(G − M)² / n] · n/(n − 1),  A = (G − M) / sqrt(V + 1e-8) · m
  * Shapes: rewards `[N]`, mask / oldLogprobs / referenceLogprobs `[N, T]`; the logprobs are read only when
  * β_KL > 0. ℓold is πθold's log-prob of every row's tokens (the old-policy forward), so at the rollout the policy term
- * of k1 (ℓθ, METHODS.md §5.2) equals ℓold, as in EasyR1, which applies the penalty with `old_log_probs`.
+ * of k1 (ℓθ, METHODS.md §5.2) equals ℓold, as in EasyR1, which applies the penalty with `old_log_probs`. This is the
+ * REINFORCE++ paper's token reward r_t = 1[t = EOS]·r(x, y) − β·KL(t) with KL(t) = log(π_old(o_t)/π_SFT(o_t)); with
+ * γ = 1 it gives G_{i,t} = R_i − β·Σ_{k≥t} k1_{i,k} (equation numbers of the paper not checked here; METHODS.md
+ * §2.4 is the spec).
  * @throws Error for mismatched lengths, when β_KL > 0 and `oldLogprobs` or `referenceLogprobs` is missing, or when
  *   the batch has n = Σ m ≤ 1 valid tokens (G-4).
  */
