@@ -106,15 +106,21 @@ export function canonicalJson(value: unknown): string {
 
 /**
  * The first {@link HASH_LENGTH} hex characters of sha256 over the canonical JSON of a config, without
- * `runtime.threads`: the wasm thread count changes no number of a run (bit-identical results,
- * packages/core/test/runtime/wasm-threads.test.ts), so runs that differ only there are the same run.
+ * `runtime.threads` and `output.tensorboard`: the wasm thread count changes no number of a run (bit-identical
+ * results, packages/core/test/runtime/wasm-threads.test.ts), and event files are a copy of metrics.jsonl, so runs
+ * that differ only there are the same run.
  */
 export function configHash(config: unknown): string {
   let hashed = config;
   const runtime = isObject(config) ? config.runtime : undefined;
-  if (isObject(config) && isObject(runtime) && 'threads' in runtime) {
+  if (isObject(hashed) && isObject(runtime) && 'threads' in runtime) {
     const { threads: _threads, ...rest } = runtime;
-    hashed = { ...config, runtime: rest };
+    hashed = { ...hashed, runtime: rest };
+  }
+  const output = isObject(hashed) ? hashed.output : undefined;
+  if (isObject(hashed) && isObject(output) && 'tensorboard' in output) {
+    const { tensorboard: _tensorboard, ...rest } = output;
+    hashed = { ...hashed, output: rest };
   }
   return createHash('sha256').update(canonicalJson(hashed)).digest('hex').slice(0, HASH_LENGTH);
 }
@@ -161,8 +167,11 @@ function armConfig(
   locate: (pointer: string) => string | undefined,
 ): { config: Record<string, unknown>; applied: Override[] } | undefined {
   const config = structuredClone(base);
-  // The run directory is chosen by the ablation; a $schema path means nothing in a run directory.
+  // The run directory is chosen by the ablation; a $schema path means nothing in a run directory. Only
+  // output.tensorboard (what the run writes besides metrics.jsonl) carries over.
+  const tensorboard = isObject(config['output']) ? config['output']['tensorboard'] : undefined;
   delete config['output'];
+  if (tensorboard !== undefined) config['output'] = { tensorboard };
   delete config['$schema'];
   const applied: Override[] = [];
   let ok = true;

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '@mmrl/core';
 import type { AblationProgress } from '../progress.js';
@@ -23,7 +24,7 @@ export const RUN_FILES = {
 } as const;
 
 /** Lines of stderr kept for error.log. */
-const STDERR_TAIL_LINES = 60;
+export const STDERR_TAIL_LINES = 60;
 
 /** The runner's record of one run (`run.json`). */
 export interface RunRecord {
@@ -31,9 +32,17 @@ export interface RunRecord {
   levels: Record<string, string>;
   seed: number;
   hash: string;
-  status: 'running' | 'completed' | 'failed';
+  /** `submitted`: queued as a Slurm job that has not been seen running yet (`--executor slurm`). */
+  status: 'submitted' | 'running' | 'completed' | 'failed';
   /** The command line of the run's process. */
   command: string[];
+  /** Which executor ran it (absent: local, as before executors existed). */
+  executor?: 'local' | 'slurm';
+  /** Local executor: the host and process id of the run's `mmrl train` (for `mmrl ablate --status`). */
+  host?: string;
+  pid?: number;
+  /** Slurm executor: the run's job. */
+  slurm?: SlurmJobRecord;
   /** Whether the process continued an interrupted run from its training checkpoint (`mmrl train --resume`). */
   resumed: boolean;
   startedAt: string;
@@ -42,6 +51,25 @@ export interface RunRecord {
   wallSeconds?: number;
   exitCode?: number | null;
   signal?: string | null;
+}
+
+/** The Slurm job of a run (run.json `slurm`). */
+export interface SlurmJobRecord {
+  /** `<array job id>_<task>` for an element of an array job, else the job id: what squeue, scancel and sacct take. */
+  jobId: string;
+  /** The array job's id and this run's index in it (array submission only). */
+  arrayJobId?: string;
+  arrayTaskId?: number;
+  /** The script given to sbatch, and the run's own job script (which the array script runs). */
+  submitScript: string;
+  jobScript: string;
+  submittedAt: string;
+  /** The last state seen (squeue, then sacct or scontrol at the end), e.g. RUNNING, COMPLETED, CANCELLED. */
+  state?: string;
+  /** Slurm's `<exit code>:<signal>` of the job's batch script, when known. */
+  exitCode?: string;
+  /** Where the final state came from: `sacct`, `scontrol`, `squeue` or `job script` (its exit record). */
+  stateSource?: string;
 }
 
 /** How one run of this invocation ended. */
@@ -114,7 +142,7 @@ export async function readRunRecord(dir: string): Promise<RunRecord | undefined>
 }
 
 /** `RL step 3/50 | …` and `SFT step …` lines that `mmrl train` prints on a non-terminal stderr. */
-const PROGRESS_LINE = /^(SFT|RL) step (\d+)\/(\d+)/;
+export const PROGRESS_LINE = /^(SFT|RL) step (\d+)\/(\d+)/;
 
 /**
  * Runs every planned run that is not finished yet, `jobs` at a time, each as its own `mmrl train` process in its
@@ -155,8 +183,16 @@ export async function executeRuns(runs: readonly PlannedRun[], runsDir: string, 
   return results;
 }
 
-/** One run: skip when finished, else run `mmrl train` in its directory and record the outcome. */
-async function executeRun(run: PlannedRun, dir: string, options: RunnerOptions, children: Set<ChildProcess>): Promise<RunResult> {
+/**
+ * What every executor does first for a run: with `resume` false, remove its directory; a finished run is skipped,
+ * and one that `reuse` can take over is copied.
+ * @returns the run's result when it needs no process, else undefined.
+ */
+export async function settleWithoutRunning(
+  run: PlannedRun,
+  dir: string,
+  options: Pick<RunnerOptions, 'resume' | 'reuse' | 'progress'>,
+): Promise<RunResult | undefined> {
   const { progress } = options;
   if (!options.resume) await rm(dir, { recursive: true, force: true });
   if (await isFinished(dir)) {
@@ -169,20 +205,59 @@ async function executeRun(run: PlannedRun, dir: string, options: RunnerOptions, 
     progress.reused(run.dirName, reused.from);
     return { run, dir, status: 'skipped', wallSeconds: reused.wallSeconds, reusedFrom: reused.from };
   }
+  return undefined;
+}
+
+/** Creates the run directory, removes an old error.log and writes run-config.json; returns that file's path. */
+export async function writeRunConfig(run: PlannedRun, dir: string): Promise<string> {
   await mkdir(dir, { recursive: true });
   await rm(join(dir, RUN_FILES.error), { force: true });
   const configFile = join(dir, RUN_FILES.config);
   await writeJsonAtomic(configFile, run.config);
-  const resumed = existsSync(join(dir, 'checkpoint', 'state.json'));
+  return configFile;
+}
+
+/** Whether a run directory holds a training checkpoint to continue from (`mmrl train --resume`). */
+export function hasTrainingCheckpoint(dir: string): boolean {
+  return existsSync(join(dir, 'checkpoint', 'state.json'));
+}
+
+/** Whether the run's config leaves `runtime.threads` at `auto` (so the executor may choose the thread count). */
+export function leavesThreadsAuto(run: PlannedRun): boolean {
   const threads = run.config.runtime?.threads;
-  const extraArgs =
-    options.threadsPerRun !== undefined && (threads === undefined || threads === 'auto')
-      ? [...options.extraArgs, '--threads', String(options.threadsPerRun)]
-      : options.extraArgs;
-  const trainArgs = resumed
+  return threads === undefined || threads === 'auto';
+}
+
+/**
+ * The `mmrl train` arguments of a run, the same for every executor: `train <run-config.json> --resume <dir>` when it
+ * continues from its checkpoint, else `train <run-config.json> --out <runs dir> --name <dir name>`; then `extraArgs`.
+ */
+export function trainArguments(run: PlannedRun, dir: string, configFile: string, resumed: boolean, extraArgs: readonly string[]): string[] {
+  return resumed
     ? ['train', configFile, '--resume', dir, ...extraArgs]
     : ['train', configFile, '--out', join(dir, '..'), '--name', run.dirName, ...extraArgs];
-  const command = [options.cli.command, ...options.cli.args, ...trainArgs];
+}
+
+/** The one-line reason of a failure from the tail of a run's output: its `mmrl: …` line, else its last plain line. */
+export function failureLine(tail: readonly string[]): string | undefined {
+  return (
+    [...tail].reverse().find((l) => l.startsWith('mmrl: ')) ??
+    [...tail].reverse().find((l) => l.trim().length > 0 && !PROGRESS_LINE.test(l) && !l.startsWith('(set MMRL_DEBUG'))
+  );
+}
+
+/** One run: skip when finished, else run `mmrl train` in its directory and record the outcome. */
+async function executeRun(run: PlannedRun, dir: string, options: RunnerOptions, children: Set<ChildProcess>): Promise<RunResult> {
+  const { progress } = options;
+  const settled = await settleWithoutRunning(run, dir, options);
+  if (settled) return settled;
+  const configFile = await writeRunConfig(run, dir);
+  const resumed = hasTrainingCheckpoint(dir);
+  const extraArgs =
+    options.threadsPerRun !== undefined && leavesThreadsAuto(run)
+      ? [...options.extraArgs, '--threads', String(options.threadsPerRun)]
+      : options.extraArgs;
+  const command = [options.cli.command, ...options.cli.args, ...trainArguments(run, dir, configFile, resumed, extraArgs)];
   const record: RunRecord = {
     arm: run.arm,
     levels: run.levels,
@@ -192,6 +267,8 @@ async function executeRun(run: PlannedRun, dir: string, options: RunnerOptions, 
     command,
     resumed,
     startedAt: new Date().toISOString(),
+    executor: 'local',
+    host: hostname(),
   };
   await writeJsonAtomic(join(dir, RUN_FILES.record), record);
   progress.started(run.dirName, run.config.trainer.steps);
@@ -200,10 +277,16 @@ async function executeRun(run: PlannedRun, dir: string, options: RunnerOptions, 
   const log = createWriteStream(join(dir, RUN_FILES.log), { flags: 'a' });
   const tail: string[] = [];
   let exit: { code: number | null; signal: NodeJS.Signals | null; error?: Error };
+  // run.json with the child's pid (for `mmrl ablate --status`), written while it runs, finished before the final one.
+  let pidWritten: Promise<void> = Promise.resolve();
   try {
     exit = await new Promise((resolveExit) => {
       const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
       children.add(child);
+      if (child.pid !== undefined) {
+        record.pid = child.pid;
+        pidWritten = writeJsonAtomic(join(dir, RUN_FILES.record), { ...record }).catch(() => {});
+      }
       child.stdout.pipe(log, { end: false });
       let partial = '';
       child.stderr.on('data', (chunk: Buffer) => {
@@ -230,6 +313,7 @@ async function executeRun(run: PlannedRun, dir: string, options: RunnerOptions, 
   } finally {
     await new Promise<void>((r) => log.end(r));
   }
+  await pidWritten;
   const wallSeconds = (performance.now() - started) / 1000;
   const finished = exit.code === 0 && (await isFinished(dir));
   const reason = exit.error
@@ -252,9 +336,7 @@ async function executeRun(run: PlannedRun, dir: string, options: RunnerOptions, 
     return { run, dir, status: 'completed', wallSeconds };
   }
   // The CLI's own error line (`mmrl: …`) says most; else the last line that is neither progress nor a hint.
-  const lastLine =
-    [...tail].reverse().find((l) => l.startsWith('mmrl: ')) ??
-    [...tail].reverse().find((l) => l.trim().length > 0 && !PROGRESS_LINE.test(l) && !l.startsWith('(set MMRL_DEBUG'));
+  const lastLine = failureLine(tail);
   const error = `${reason}${lastLine ? `: ${lastLine.trim()}` : ''}`;
   await writeFileAtomic(
     join(dir, RUN_FILES.error),
@@ -267,7 +349,7 @@ async function executeRun(run: PlannedRun, dir: string, options: RunnerOptions, 
   return { run, dir, status: 'failed', wallSeconds, error };
 }
 
-/** Quotes an argument for display in a POSIX shell. */
-function shellQuote(arg: string): string {
+/** Quotes an argument for a POSIX shell (left bare when it needs no quotes). */
+export function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }

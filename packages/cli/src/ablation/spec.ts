@@ -3,6 +3,7 @@ import { basename, dirname, extname, resolve } from 'node:path';
 import { LineCounter, isNode, parseDocument, type Document } from 'yaml';
 import { closest, parseConfigText, MmrlConfigError, type ConfigIssue } from '@mmrl/core';
 import { escapeToken, parsePointer, PointerError } from './pointer.js';
+import { parseExecutorSection, type ExecutorSection } from './executor-config.js';
 
 /** One override of an ablation spec: set (or remove) the value at `pointer` of the run config. */
 export interface Override {
@@ -74,10 +75,12 @@ export interface AblationSpec {
   baseline: string;
   /** Directions to test, with a computed verdict each (empty when the spec lists none). */
   claims: Claim[];
+  /** Where the runs execute (`executor:`; `--executor` and `--slurm-*` override it; absent: local). */
+  executor?: ExecutorSection;
 }
 
 /** Keys of a spec, a factor, a level and a list-form override. */
-const SPEC_KEYS = ['name', 'description', 'base', 'steps', 'overrides', 'factors', 'seeds', 'baseline', 'claims'] as const;
+const SPEC_KEYS = ['name', 'description', 'base', 'steps', 'overrides', 'factors', 'seeds', 'baseline', 'claims', 'executor'] as const;
 const CLAIM_KEYS = ['better', 'worse', 'source', 'effect'] as const;
 const FACTOR_KEYS = ['name', 'description', 'levels'] as const;
 const LEVEL_KEYS = ['label', 'description', 'overrides'] as const;
@@ -397,9 +400,10 @@ export async function parseAblationSpec(
   }
 
   const claims = parseClaims(issues, data['claims'], factorsOk ? armLabels(factors) : undefined);
+  const executor = parseExecutorSection(data['executor'], (pointer, message) => issues.add(pointer, message));
 
   if (issues.issues.length > 0 || !base) return fail();
-  return { file, dir, text, name, ...(description !== undefined ? { description } : {}), base, overrides, factors, seeds, baseline, claims };
+  return { file, dir, text, name, ...(description !== undefined ? { description } : {}), base, overrides, factors, seeds, baseline, claims, ...(executor ? { executor } : {}) };
 }
 
 /**
