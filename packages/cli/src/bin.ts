@@ -9,6 +9,7 @@ import { runPlugins } from './commands/plugins.js';
 import { runSchema } from './commands/schema.js';
 import { runAblate } from './commands/ablate.js';
 import { runInitPlugin } from './commands/init-plugin.js';
+import { EXPORT_FORMATS, runExport } from './commands/export.js';
 import { collect } from './registry.js';
 
 const program = new Command();
@@ -35,6 +36,7 @@ const withRunOptions = (cmd: Command) =>
     .option('--out <dir>', 'parent directory of the run directory (default: output.dir of the config)')
     .option('--name <name>', 'run directory name (default: timestamp and seed)')
     .option('--checkpoint <dir>', 'start from this policy checkpoint (overrides init.checkpoint)')
+    .option('--tensorboard', 'also write TensorBoard event files to <run>/tensorboard/ (as output.tensorboard: true)')
     .option('--quiet', 'no progress display');
 
 withRunOptions(program.command('demo').description('SFT warm-up on oracle traces, then RL; held-out accuracy before and after'))
@@ -83,8 +85,8 @@ withPluginOption(
     .command('ablate')
     .description('run an ablation (factors × levels × seeds of mmrl train runs) and report accuracy with t-intervals'),
 )
-  .argument('<spec>', 'ablation spec (YAML or JSON): base, factors, seeds, baseline (docs/ablations.md)')
-  .option('--jobs <n>', 'runs at once', '1')
+  .argument('[spec]', 'ablation spec (YAML or JSON): base, factors, seeds, baseline (docs/ablations.md)')
+  .option('--jobs <n>', 'runs at once (local: default 1; slurm: array elements running at once, default no limit)')
   .option('--out <dir>', 'parent of the ablation directory <out>/<name>/', 'runs')
   .option('--no-resume', 'run every run anew (default: finished runs are skipped, interrupted ones resume)')
   .option(
@@ -94,7 +96,25 @@ withPluginOption(
     [] as string[],
   )
   .option('--dry-run', 'expand and validate the spec, list the runs, run nothing')
-  .action((spec: string, opts) => runAblate(spec, opts));
+  .option('--tensorboard', 'every run also writes TensorBoard event files (tensorboard --logdir <out>/<name>)')
+  .option('--status <dir>', 'report the state of the runs of an ablation directory (local processes, Slurm jobs); submit and run nothing')
+  .addOption(new Option('--executor <kind>', "where runs execute (default: the spec's executor.kind, else local)").choices(['local', 'slurm']))
+  .option('--slurm-partition <name>', 'sbatch --partition')
+  .option('--slurm-time <limit>', 'sbatch --time per run, e.g. 30 (minutes), 1:00:00, 1-0')
+  .option('--slurm-cpus-per-task <n>', "sbatch --cpus-per-task; also the runs' wasm threads when their config leaves runtime.threads at auto")
+  .option('--slurm-mem <size>', 'sbatch --mem, e.g. 4G')
+  .option('--slurm-sbatch <line>', 'another #SBATCH option, e.g. --account=rl; repeatable', collect, [] as string[])
+  .option('--slurm-setup <line>', 'a shell line the job script runs before mmrl train, e.g. "module load nodejs/20"; repeatable', collect, [] as string[])
+  .addOption(new Option('--slurm-submit <mode>', 'one sbatch --array job for the pending runs, or one job per run').choices(['array', 'per-run']))
+  .option('--slurm-poll <seconds>', 'seconds between squeue polls (default 5)')
+  .addOption(
+    new Option('--on-interrupt <action>', "Slurm executor, on Ctrl-C: ask whether to scancel the ablation's jobs (default), cancel them, or keep them").choices([
+      'ask',
+      'cancel',
+      'keep',
+    ]),
+  )
+  .action((spec: string | undefined, opts) => runAblate(spec, opts));
 
 withPluginOption(program.command('validate').description('check a config (schema, strategy names, requires) without running it'))
   .argument('<config>', 'config file (YAML or JSON)')
@@ -119,6 +139,16 @@ program
   .option('--namespace <ns>', 'namespace of the strategy ids (default: the name without scope and mmrl-plugin- prefix)')
   .option('--core <path>', 'a local @mmrl/core package directory to depend on (file: link) instead of the npm release')
   .action((name: string, opts) => runInitPlugin(name, opts));
+
+program
+  .command('export')
+  .description('write the metrics.jsonl rows of a run directory, or of every run of an ablation directory, as one CSV or Parquet table')
+  .argument('<dir>', 'a run directory (with metrics.jsonl) or an ablation directory (with runs/)')
+  .addOption(new Option('--format <format>', 'table format (default: parquet when --out ends in .parquet, else csv)').choices([...EXPORT_FORMATS]))
+  .option('--out <file>', 'the file to write, atomically (default: <dir>/metrics.<format>)')
+  .action(async (dir: string, opts) => {
+    await runExport(dir, opts);
+  });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof MmrlConfigError) {

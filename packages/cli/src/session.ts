@@ -26,6 +26,7 @@ import {
   type StrategyRegistry,
 } from '@mmrl/core';
 import { createRegistry, type PluginOptions } from './registry.js';
+import { TENSORBOARD_DIR, TensorBoardWriter } from './tracking/tensorboard.js';
 
 export interface CommonOptions extends PluginOptions {
   seed?: string;
@@ -37,6 +38,8 @@ export interface CommonOptions extends PluginOptions {
   quiet?: boolean;
   /** `mmrl train --resume <run-dir>`: continue that run from its training checkpoint, in the same directory. */
   resume?: string;
+  /** `--tensorboard`: also write TensorBoard event files (as `output.tensorboard: true`). */
+  tensorboard?: boolean;
 }
 
 /** What a resumed session continues from. */
@@ -143,6 +146,7 @@ export async function openSession(configPath: string, opts: CommonOptions, kinds
   }
   if (opts.backend !== undefined) config.runtime.backend = opts.backend as ResolvedConfig['runtime']['backend'];
   if (opts.threads !== undefined) config.runtime.threads = parseThreads(opts.threads);
+  if (opts.tensorboard) config.output.tensorboard = true;
   if (opts.checkpoint !== undefined) config.init.checkpoint = resolve(opts.checkpoint);
   else if (config.init.checkpoint) config.init.checkpoint = resolve(baseDir, config.init.checkpoint);
   const backend = await initBackend(config.runtime.backend, { threads: resolveWasmThreads(config.runtime.threads) });
@@ -151,6 +155,13 @@ export async function openSession(configPath: string, opts: CommonOptions, kinds
   // checkpoint over it.
   const log = opts.quiet ? () => {} : (line: string) => console.log(line);
   const metricsFile = (dir: string) => join(dir, 'metrics.jsonl');
+  // TensorBoard event files mirror metrics.jsonl: a new or resumed run rewrites them from the rows it keeps.
+  const sinks = (dir: string, kept: readonly MetricsRow[]) => {
+    if (!config.output.tensorboard) return [];
+    const writer = new TensorBoardWriter(join(dir, TENSORBOARD_DIR), { replace: true });
+    for (const row of kept) writer.write(row);
+    return [writer];
+  };
   if (resumeDir && resumeState) {
     const changed = differences(resumeState.config, config).filter(
       (p) => !RESUMABLE_DIFFERENCES.some((allowed) => p === allowed || p.startsWith(`${allowed}/`)),
@@ -175,7 +186,7 @@ export async function openSession(configPath: string, opts: CommonOptions, kinds
       container,
       backend,
       runDir: resumeDir,
-      metrics: new MetricsWriter(metricsFile(resumeDir)),
+      metrics: new MetricsWriter(metricsFile(resumeDir), sinks(resumeDir, rows)),
       log,
       resume: { checkpointDir: join(resumeDir, 'checkpoint'), step: resumeState.step, rows },
     };
@@ -187,7 +198,7 @@ export async function openSession(configPath: string, opts: CommonOptions, kinds
   await writeJsonAtomic(join(runDir, 'config.json'), { config, versions: versions(registry), backend, configFile: resolve(configPath) });
   await writeFile(metricsFile(runDir), '');
   log(`mmrl: backend ${describeBackend(backend)}, seed ${config.seed}, run directory ${runDir}`);
-  return { config, container, backend, runDir, metrics: new MetricsWriter(metricsFile(runDir)), log };
+  return { config, container, backend, runDir, metrics: new MetricsWriter(metricsFile(runDir), sinks(runDir, [])), log };
 }
 
 /** Held-out evaluation (greedy pass@1 on test images) of the session's policy. */

@@ -135,6 +135,13 @@ export function baseConfigSchema(slot: (kind: string) => TSchema, slotList: (kin
         {
           dir: Type.String({ default: 'runs', description: 'Parent of run directories.' }),
           name: Type.Optional(Type.String({ description: 'Run directory name (default: a timestamp).' })),
+          tensorboard: Type.Optional(
+            Type.Boolean({
+              description:
+                'Also write TensorBoard event files (<run>/tensorboard/events.out.tfevents.*) with every metrics row; ' +
+                'view with `tensorboard --logdir <run or ablation dir>`. Changes no number of the run.',
+            }),
+          ),
         },
         { additionalProperties: false, default: {} },
       ),
@@ -189,7 +196,7 @@ export interface ResolvedConfig {
     };
   };
   eval: { prompts: number; seed: number; samples: number; passK: number[]; temperature: number };
-  output: { dir: string; name?: string };
+  output: { dir: string; name?: string; tensorboard?: boolean };
   init: { checkpoint?: string };
 }
 
