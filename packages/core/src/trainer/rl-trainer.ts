@@ -8,6 +8,7 @@ import type { ResolvedConfig } from '../config/base-schema.js';
 import { MmrlConfigError } from '../config/config-error.js';
 import type { RolloutGroup, ScoredTrajectory } from '../rollout/types.js';
 import { sourceAdvantageStats } from './advantage-stats.js';
+import { groupOutcomeStats } from './group-outcomes.js';
 import { collateSequences, disposeBatch, sliceBatch } from '../rollout/batch.js';
 import {
   ADVANTAGE_ESTIMATOR,
@@ -244,6 +245,7 @@ export class RlTrainer {
             trajectories: n,
             ...bySource(scored),
             ...prepared.advantageStats,
+            ...groupOutcomeStats(sampled.groups),
             kept_groups: sampled.groups.length,
             sampling_rounds: sampled.rounds,
             filtered_groups: sampled.filtered,
