@@ -17,10 +17,15 @@ import { parseDocument } from 'yaml';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** The configs profiled: GRPO and TGRL (student + in-process expert) from the shipped student. */
+/**
+ * The configs profiled: GRPO and TGRL (student + in-process expert) from the shipped student, and from the small
+ * student of the calibrated count regime (the configs behind examples/ablations/regime-count-small.yaml).
+ */
 export const RL_STEP_CONFIGS = {
   'rl-grpo-student': 'examples/configs/grpo.yaml',
   'rl-tgrl-student': 'examples/configs/tgrl.yaml',
+  'rl-grpo-small': 'examples/configs/grpo-small.yaml',
+  'rl-tgrl-small': 'examples/configs/tgrl-small.yaml',
 } as const;
 export type RlStepName = keyof typeof RL_STEP_CONFIGS;
 

@@ -9,6 +9,7 @@
  *   vlm-student   the vlm policy, dModel 128 × 4 layers: train step (128 oracle rows), sampling with/without KV cache
  *   vlm-expert    the vlm policy, dModel 192 × 6 layers: the same
  *   rl-grpo-student, rl-tgrl-student   one RL step of examples/configs/grpo.yaml / tgrl.yaml (`mmrl train`), by phase
+ *   rl-grpo-small, rl-tgrl-small       the same for grpo-small.yaml / tgrl-small.yaml (the calibrated count regime)
  */
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';

@@ -130,7 +130,7 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     'ivr-rectified.yaml': 50,
     'regime-count-small.yaml': 400,
     'tgrl-beta.yaml': 50,
-    'tgrl-components.yaml': 50,
+    'tgrl-components.yaml': 400,
     'vgpo-compensation.yaml': 50,
     'vgpo-intra-inter.yaml': 50,
   };
