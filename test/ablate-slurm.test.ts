@@ -245,18 +245,27 @@ test('Ctrl-C: --on-interrupt keep leaves the jobs running for the next invocatio
   writeFileSync(spec, specText('interrupt', 6, [1, 2], ONE_LEVEL));
   const out = join(dir, 'slurm');
   const runsDir = join(out, 'interrupt', 'runs');
-  const args = [spec, '--executor', 'slurm', '--slurm-poll', '0.5', '--out', out];
+  // Each job sleeps 20 s before its mmrl train (a setup line), so that it is still running when the ablation is
+  // interrupted and when the next invocation looks, however loaded the machine.
+  const args = [spec, '--executor', 'slurm', '--slurm-poll', '0.5', '--slurm-setup', 'sleep 20', '--out', out];
+  const running = (name: string) => {
+    try {
+      return readJson(join(runsDir, name, 'run.json')).status === 'running';
+    } catch {
+      return false;
+    }
+  };
 
   // keep: the ablation process ends, its jobs go on; the next invocation waits for them instead of submitting.
   const keep = ablateInBackground([...args, '--on-interrupt', 'keep']);
-  await waitFor('a running job', 60, () => (runDirs(runsDir).some((n) => existsSync(join(runsDir, n, 'train.log'))) ? true : undefined));
+  await waitFor('a running job', 60, () => (runDirs(runsDir).some(running) ? true : undefined));
   keep.child.kill('SIGINT');
   const kept = await keep.done;
   assert.equal(kept.status, 1, kept.stdout + kept.stderr);
   assert.match(kept.stderr, /interrupted \(SIGINT\).*keep running: `mmrl ablate --status /);
   const waiting = mmrl(['ablate', ...args]);
   assert.equal(waiting.status, 0, waiting.stdout + waiting.stderr);
-  assert.match(waiting.stderr, /2 runs still have Slurm jobs from an earlier invocation|runs still have Slurm jobs/);
+  assert.match(waiting.stderr, /ablate: [12] runs still have Slurm jobs from an earlier invocation/);
   assert.doesNotMatch(waiting.stderr, /submitted/);
   const finished = runDirs(runsDir);
   assert.equal(finished.length, 2);
@@ -266,18 +275,15 @@ test('Ctrl-C: --on-interrupt keep leaves the jobs running for the next invocatio
   // cancel: a third seed; Ctrl-C cancels its job; the two finished runs stay as they are.
   writeFileSync(spec, specText('interrupt', 6, [1, 2, 3], ONE_LEVEL));
   const cancel = ablateInBackground([...args, '--on-interrupt', 'cancel']);
-  const third = await waitFor('the third run to start', 60, () =>
-    runDirs(runsDir).find((n) => n.includes('-seed3-') && existsSync(join(runsDir, n, 'train.log'))),
-  );
+  const third = await waitFor('the third run to start', 60, () => runDirs(runsDir).find((n) => n.includes('-seed3-') && running(n)));
   const jobId = readJson(join(runsDir, third, 'run.json')).slurm.jobId as string;
   cancel.child.kill('SIGINT');
   const stopped = await cancel.done;
   assert.equal(stopped.status, 1, stopped.stdout + stopped.stderr);
   assert.match(stopped.stderr, /the ablation's other Slurm jobs were cancelled/);
   assert.ok(!activeJobs().includes(jobId), `job ${jobId} still queued or running`);
-  if (!existsSync(join(runsDir, third, 'summary.json'))) {
-    assert.match(readFileSync(join(runsDir, third, 'error.log'), 'utf8'), /CANCELLED/);
-  }
+  assert.ok(!existsSync(join(runsDir, third, 'summary.json')), 'cancelled during its set-up line, it cannot have finished');
+  assert.match(readFileSync(join(runsDir, third, 'error.log'), 'utf8'), /CANCELLED/);
   finished.forEach((n, k) => assert.deepEqual(readJson(join(runsDir, n, 'run.json')), records[k], `${n} was touched`));
   rmSync(dir, { recursive: true, force: true });
 });
