@@ -1,7 +1,7 @@
 import type { ScoredTrajectory, TrajectorySourceTag } from '../rollout/types.js';
 
 /** Sources sampled from the current policy (`noised`: NoisyRollout's on-policy samples of distorted images). */
-const ON_POLICY: ReadonlySet<TrajectorySourceTag> = new Set(['on', 'noised']);
+export const ON_POLICY: ReadonlySet<TrajectorySourceTag> = new Set(['on', 'noised']);
 
 /**
  * Where a batch's advantage goes, by trajectory source: the diagnostic of mixed groups (TGRL expert trajectories,

@@ -1,7 +1,5 @@
-import type { RolloutGroup, TrajectorySourceTag } from '../rollout/types.js';
-
-/** Sources sampled from the current policy (`noised`: NoisyRollout's on-policy samples of distorted images). */
-const ON_POLICY: ReadonlySet<TrajectorySourceTag> = new Set(['on', 'noised']);
+import type { RolloutGroup } from '../rollout/types.js';
+import { ON_POLICY } from './advantage-stats.js';
 
 /**
  * How the on-policy members of a step's groups came out: the input of the methods that act on saturated groups.
