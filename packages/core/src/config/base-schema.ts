@@ -70,6 +70,12 @@ export function baseConfigSchema(slot: (kind: string) => TSchema, slotList: (kin
             description:
               'Rows per forward/backward pass; gradients of a mini-batch are accumulated over its micro-batches before one update (0 = the whole mini-batch).',
           }),
+          oldLogprobs: Type.Optional(
+            Type.Union([Type.Literal('recompute'), Type.Literal('rollout')], {
+              description:
+                "Where the PPO ratio's denominator log πθold of on-policy rows comes from. recompute (absent = recompute): a forward pass of the policy over the whole batch before the update. rollout: the logprobs the sampler recorded (full-vocabulary log-softmax at the rollout temperature, the same quantity up to float rounding), so that forward pass is skipped; rows of other sources (expert, rectified, noised) are still forwarded, and every row is when a token weighter asks the forward for more than logprobs (entropy, hidden states, image-less logprobs).",
+            }),
+          ),
           maxResponseTokens: Type.Integer({ minimum: 1, default: 24, description: 'Response length limit (EOS included).' }),
           temperature: Type.Number({ exclusiveMinimum: 0, default: 1.0, description: 'Rollout sampling temperature.' }),
           topP: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 1.0 }),
@@ -175,6 +181,8 @@ export interface ResolvedConfig {
     ppoEpochs: number;
     miniBatches: number;
     microBatchSize: number;
+    /** Absent = `recompute` (no default, so configs written before it keep their ablation hash). */
+    oldLogprobs?: 'recompute' | 'rollout';
     maxResponseTokens: number;
     temperature: number;
     topP: number;

@@ -80,6 +80,9 @@ interface PreparedBatch extends UpdateBatch {
   advantageStats: Record<string, number>;
 }
 
+/** Rows per forward pass of the old-policy and reference forwards (no gradient). */
+const FORWARD_CHUNK = 256;
+
 /** Runs `fn` over row chunks of a batch and concatenates every output along the rows (no gradient needed). */
 function chunkedForward(batch: SequenceBatch, chunk: number, fn: (b: SequenceBatch) => ForwardOutputs): ForwardOutputs {
   const n = batch.images.shape[0];
@@ -332,11 +335,10 @@ export class RlTrainer {
     const mask = new Float32Array(scored.length * tokens);
     scored.forEach((t, i) => mask.fill(1, i * tokens, i * tokens + t.responseTokens.length));
     const temperature = config.trainer.temperature;
-    const chunk = 256;
-    const oldForward = chunkedForward(batch, chunk, (b) => policy.forward(b, { temperature, outputs: this.forwardRequest }));
+    const { forward: oldForward, forwardedRows } = await this.oldPolicyForward(scored, batch, tokens, task.imageShape);
     const oldLogprobs = oldForward.logprobs;
     const referenceLogprobs = reference
-      ? chunkedForward(batch, chunk, (b) => ({ logprobs: reference.forward(b, { temperature }).logprobs })).logprobs
+      ? chunkedForward(batch, FORWARD_CHUNK, (b) => ({ logprobs: reference.forward(b, { temperature }).logprobs })).logprobs
       : null;
     let adv: Float32Array;
     try {
@@ -382,7 +384,10 @@ export class RlTrainer {
       batch,
       oldLogprobs: behaviour,
       ownsBehaviour: offPolicy,
-      advantageStats: sourceAdvantageStats(scored, groupIndex, adv, tokens),
+      advantageStats: {
+        ...sourceAdvantageStats(scored, groupIndex, adv, tokens),
+        ...(config.trainer.oldLogprobs === 'rollout' ? { old_forward_rows: forwardedRows } : {}),
+      },
       oldForward,
       referenceLogprobs,
       advantages,
@@ -392,6 +397,66 @@ export class RlTrainer {
       groupIndex,
       rowInfo,
     };
+  }
+
+  /**
+   * The old-policy outputs of a step's batch (`logprobs [N, T]` is log πθold of every row at the rollout temperature,
+   * the rest as the weighters requested). With `trainer.oldLogprobs: rollout` and no weighter asking the forward for
+   * more than logprobs, on-policy rows (`src = on`) take the logprobs their sampler recorded (the same full-vocabulary
+   * log-softmax at the same temperature, from the KV-cached decode: equal up to float rounding) and only the other
+   * rows (expert, rectified, noised) go through a forward pass; otherwise every row does. Padding is 0 on rollout rows.
+   * @returns the outputs (owned by the caller) and the number of rows forwarded.
+   * @throws Error when an on-policy trajectory recorded a different number of logprobs than response tokens.
+   */
+  private async oldPolicyForward(
+    scored: readonly ScoredTrajectory[],
+    batch: SequenceBatch,
+    tokens: number,
+    imageShape: readonly [number, number],
+  ): Promise<{ forward: ForwardOutputs; forwardedRows: number }> {
+    const { policy, config } = this;
+    const temperature = config.trainer.temperature;
+    const rollout = config.trainer.oldLogprobs === 'rollout' && Object.keys(this.forwardRequest).length === 0;
+    if (!rollout) {
+      return {
+        forward: chunkedForward(batch, FORWARD_CHUNK, (b) => policy.forward(b, { temperature, outputs: this.forwardRequest })),
+        forwardedRows: scored.length,
+      };
+    }
+    const values = new Float32Array(scored.length * tokens);
+    const forwarded: number[] = [];
+    scored.forEach((t, i) => {
+      if (t.source !== 'on') {
+        forwarded.push(i);
+        return;
+      }
+      if (t.behaviourLogprobs.length !== t.responseTokens.length) {
+        throw new Error(
+          `trainer.oldLogprobs = rollout: on-policy trajectory of prompt "${t.prompt.id}" recorded ${t.behaviourLogprobs.length} logprobs for ${t.responseTokens.length} response tokens`,
+        );
+      }
+      values.set(t.behaviourLogprobs, i * tokens);
+    });
+    if (forwarded.length > 0) {
+      const sub = collateSequences(
+        forwarded.map((i) => {
+          const t = scored[i]!;
+          return { image: t.prompt.image, promptTokens: t.promptTokens, responseTokens: t.responseTokens };
+        }),
+        imageShape,
+        policy.tokenizer.padId,
+        tokens,
+      );
+      try {
+        const lp = chunkedForward(sub, FORWARD_CHUNK, (b) => ({ logprobs: policy.forward(b, { temperature }).logprobs })).logprobs;
+        const data = (await lp.data()) as Float32Array;
+        lp.dispose();
+        forwarded.forEach((row, k) => values.set(data.subarray(k * tokens, (k + 1) * tokens), row * tokens));
+      } finally {
+        disposeBatch(sub);
+      }
+    }
+    return { forward: { logprobs: tf.tensor2d(values, [scored.length, tokens]) }, forwardedRows: forwarded.length };
   }
 
   /**

@@ -23,7 +23,8 @@ export const OnPolicyOptions = Type.Object(
 /**
  * On-policy sampling (METHODS.md §4.1): G responses per prompt from the current policy at the rollout temperature
  * and top-p of `trainer`, all prompts of a step in one batch. Trajectories carry `src = on` and the sampler's
- * logprobs as behaviour logprobs (the trainer re-scores them with a forward pass before the update).
+ * logprobs as behaviour logprobs (the trainer re-scores them with a forward pass before the update, unless
+ * `trainer.oldLogprobs` is `rollout`).
  */
 export class OnPolicyTrajectorySource implements TrajectorySource {
   constructor(
