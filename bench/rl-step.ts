@@ -26,8 +26,23 @@ export const RL_STEP_CONFIGS = {
   'rl-tgrl-student': 'examples/configs/tgrl.yaml',
   'rl-grpo-small': 'examples/configs/grpo-small.yaml',
   'rl-tgrl-small': 'examples/configs/tgrl-small.yaml',
+  'rl-grpo-small-recompute': 'examples/configs/grpo-small.yaml',
+  'rl-grpo-small-rollout': 'examples/configs/grpo-small.yaml',
+  'rl-tgrl-small-recompute': 'examples/configs/tgrl-small.yaml',
+  'rl-tgrl-small-rollout': 'examples/configs/tgrl-small.yaml',
 } as const;
 export type RlStepName = keyof typeof RL_STEP_CONFIGS;
+
+/**
+ * `trainer.oldLogprobs` forced by a profile (the `-recompute` / `-rollout` pairs: the old-policy forward over every
+ * row, or the sampler's logprobs for on-policy rows), whatever the config says; the others keep the config's.
+ */
+export const RL_STEP_OLD_LOGPROBS: Partial<Record<RlStepName, 'recompute' | 'rollout'>> = {
+  'rl-grpo-small-recompute': 'recompute',
+  'rl-grpo-small-rollout': 'rollout',
+  'rl-tgrl-small-recompute': 'recompute',
+  'rl-tgrl-small-rollout': 'rollout',
+};
 
 /** The phases reported, as metrics.jsonl keys. */
 export const RL_PHASES = ['rollout_s', 'prepare_s', 'weighters_s', 'update_s', 'eval_s', 'step_s'] as const;
@@ -62,6 +77,8 @@ export function benchRlStep(name: RlStepName, opts: { steps: number; threads: nu
   doc.setIn(['trainer', 'steps'], opts.steps + 2);
   doc.setIn(['trainer', 'evalEvery'], 1);
   doc.setIn(['eval', 'prompts'], evalPrompts);
+  const oldLogprobs = RL_STEP_OLD_LOGPROBS[name];
+  if (oldLogprobs) doc.setIn(['trainer', 'oldLogprobs'], oldLogprobs);
   doc.delete('$schema');
   // Relative paths (checkpoints) resolve against the config file's directory: write the copy beside it.
   const dir = mkdtempSync(join(tmpdir(), 'mmrl-rl-bench-'));

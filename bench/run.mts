@@ -10,6 +10,7 @@
  *   vlm-expert    the vlm policy, dModel 192 × 6 layers: the same
  *   rl-grpo-student, rl-tgrl-student   one RL step of examples/configs/grpo.yaml / tgrl.yaml (`mmrl train`), by phase
  *   rl-grpo-small, rl-tgrl-small       the same for grpo-small.yaml / tgrl-small.yaml (the calibrated count regime)
+ *   rl-{grpo,tgrl}-small-{recompute,rollout}  the same with trainer.oldLogprobs forced (the old-policy forward cut)
  */
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
@@ -45,7 +46,7 @@ import {
   vlmTrainStep,
   type VlmSizeName,
 } from './vlm-bench.js';
-import { RL_PHASES, RL_STEP_CONFIGS, benchRlStep, type RlStepName } from './rl-step.js';
+import { RL_PHASES, RL_STEP_CONFIGS, RL_STEP_OLD_LOGPROBS, benchRlStep, type RlStepName } from './rl-step.js';
 
 const TRANSFORMERS = { transformer: TORCH_REFERENCE, 'transformer-25m': TRANSFORMER_25M } as const;
 type TransformerName = keyof typeof TRANSFORMERS;
@@ -326,6 +327,7 @@ function benchRlStepResult(name: RlStepName): void {
     model: name,
     ...common,
     config: r.config,
+    oldLogprobs: RL_STEP_OLD_LOGPROBS[name] ?? 'as configured',
     steps: r.steps,
     trajectories: r.trajectories,
     responseTokens: r.responseTokens,

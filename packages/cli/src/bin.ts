@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { MmrlConfigError, BACKENDS } from '@mmrl/core';
 import { runTraining } from './commands/train.js';
 import { runExpertGenerate } from './commands/expert-generate.js';
+import { runVisualFocus } from './commands/visual-focus.js';
 import { runEval } from './commands/eval.js';
 import { runValidate } from './commands/validate.js';
 import { runPlugins } from './commands/plugins.js';
@@ -64,6 +65,23 @@ withRunOptions(program.command('eval').description('held-out greedy pass@1 on te
   .option('--extrapolate-tau <t>', 'extrapolate where ℓRL(o) − ℓbase(o) ≤ τ, o the base arg-max (default −0.3)')
   .option('--extrapolate-top-k <k>', "candidates: the base model's top-k tokens (default 50)")
   .action((config: string, opts) => runEval(config, opts));
+
+withPluginOption(
+  program
+    .command('visual-focus')
+    .description(
+      "visual dependence of a policy's sampled responses by token position after the description (VGPO's cosine, ToR's image-ablation |Δ log p|), with the slope over the reasoning",
+    ),
+)
+  .argument('<config>', 'config file (YAML or JSON): task, policy and init.checkpoint')
+  .option('--checkpoint <dir>', 'policy checkpoint (overrides init.checkpoint)')
+  .option('--prompts <n>', 'held-out test prompts', '64')
+  .option('--samples <n>', 'responses sampled per prompt', '4')
+  .option('--bin <n>', 'reasoning positions per table row', '10')
+  .option('--temperature <t>', 'sampling temperature (and of the logprobs)', '1')
+  .option('--seed <n>', 'seed of the prompts and the sampling', '1')
+  .option('--json <file>', 'also write every number as JSON')
+  .action((config: string, opts) => runVisualFocus(config, opts));
 
 withPluginOption(
   program
