@@ -100,7 +100,17 @@ const expert = (options: Record<string, unknown> = {}): Slot[] => [
 
 for (const name of ['grpo', 'dr-grpo', 'rloo', 'reinforce-pp', 'reinforce-pp-baseline', 'durian']) {
   test(`advantage-estimator ${name}: 2 steps`, async () => {
-    await train({ advantage: { name, options: {} } });
+    const rows = await train({ advantage: { name, options: {} } });
+    // Durian's buckets are logged every step (the estimator's stepMetrics); the others log none.
+    for (const r of rows) {
+      if (name === 'durian') {
+        for (const k of ['durian_entropy_iqr', 'durian_perc_std_s1', 'durian_group_std_mean', 'durian_change']) {
+          assert.ok(Number.isFinite(r[k]), `${k} in ${JSON.stringify(r)}`);
+        }
+      } else {
+        assert.ok(!Object.keys(r).some((k) => k.startsWith('durian_')));
+      }
+    }
   });
 }
 
@@ -200,6 +210,11 @@ test('trajectory-source ivr-rectification + token-weighter ivr-shaping: rectifie
   const rectified = rows.reduce((a, r) => a + (r['rectified_trajectories'] ?? 0), 0);
   assert.ok(rectified > 0, `no rectification kept in 2 steps: ${JSON.stringify(rows)}`);
   for (const r of rows) assert.ok(r['trajectories']! >= 8 && r['trajectories']! <= 8 + 2 * 2);
+  // The source's counts reach the metrics rows: what it kept is what joined the groups.
+  for (const r of rows) {
+    assert.equal(r['ivr_kept'], r['rectified_trajectories'] ?? 0, JSON.stringify(r));
+    assert.ok(r['ivr_attempted']! <= r['ivr_flagged']! && r['ivr_kept']! <= r['ivr_rectifications']!);
+  }
   // The source's own bookkeeping: K ≤ 2 per group attempted, at most 3 rounds.
   const policy = container.resolve(POLICY);
   const task = container.resolve(TASK);

@@ -35,4 +35,9 @@ export interface AdvantageEstimator {
   readonly needsReference?: boolean;
   /** @throws MmrlConfigError-like Error on an invalid group structure (e.g. a group of size 1 for GRPO). */
   compute(input: AdvantageInput): Float32Array | Promise<Float32Array>;
+  /**
+   * Numbers about the last {@link compute} call, logged with the RL step (metrics.jsonl keys, prefixed by the
+   * estimator's name, e.g. Durian's bucket stds). The trainer calls it once per step, after `compute`. Optional.
+   */
+  stepMetrics?(): Record<string, number>;
 }

@@ -198,6 +198,7 @@ export class RlTrainer {
 
         // 1. Rollouts from every source, scored, grouped by prompt; dynamic sampling draws further rounds of fresh
         //    prompts until the batch is full (METHODS.md §6.1), before any advantage is computed.
+        const sourceMetrics: Record<string, number> = {};
         const sampled = await sampleGroups(tc.promptsPerStep, dynamic, async (round) => {
           if (order.length < tc.promptsPerStep) order = order.concat(rng.shuffle([...pool.keys()]));
           const prompts = order.splice(0, tc.promptsPerStep).map((i) => pool[i]!);
@@ -214,6 +215,10 @@ export class RlTrainer {
               }),
             ),
           );
+          // Sources' own counts (e.g. IVR-R1 flagged / kept), summed over the step's rounds.
+          for (const s of sources) {
+            for (const [k, v] of Object.entries(s.stepMetrics?.() ?? {})) sourceMetrics[k] = (sourceMetrics[k] ?? 0) + v;
+          }
           const scored: ScoredTrajectory[] = collected.flat().map((t) => ({
             ...t,
             ...reward.score({ response: t.text, answer: t.prompt.answer, responseLength: t.responseTokens.length }),
@@ -248,6 +253,8 @@ export class RlTrainer {
             trajectories: n,
             ...bySource(scored),
             ...prepared.advantageStats,
+            ...sourceMetrics,
+            ...(estimator.stepMetrics?.() ?? {}),
             ...groupOutcomeStats(sampled.groups),
             kept_groups: sampled.groups.length,
             sampling_rounds: sampled.rounds,

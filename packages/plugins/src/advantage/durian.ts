@@ -80,6 +80,56 @@ export interface DurianSequenceAdvantages {
 }
 
 /**
+ * What Durian's buckets had to act on in one batch (logged every step): the spread of perceptual difficulty
+ * (`durian_entropy_iqr` = τ0.75 − τ0.25 of H, nats) and of reasoning difficulty (`durian_logprob_range` = max − min
+ * of L(Q_s), nats); the pooled reward std of each perceptual bucket (`durian_perc_std_s1…s3`, Eq. 13) and the
+ * smallest and largest of the non-empty reasoning buckets (`durian_reason_std_min/max`, Eq. 19), beside the mean
+ * within-group std GRPO divides by (`durian_group_std_mean`, unbiased, over groups with ≥ 2 rows); and how far the
+ * mix moved the advantage: `durian_change` = ‖A^Comb − A^GRPO‖₂ / ‖A^GRPO‖₂ over the rows (0 when A^GRPO is all 0).
+ * @param rewards `[N]`; @param groupIndex `[N]`, as given to {@link durianSequenceAdvantages}.
+ */
+export function durianStepMetrics(
+  result: DurianSequenceAdvantages,
+  rewards: ArrayLike<number>,
+  groupIndex: ArrayLike<number>,
+): Record<string, number> {
+  const byGroup = new Map<number, number[]>();
+  for (let i = 0; i < groupIndex.length; i++) {
+    const list = byGroup.get(groupIndex[i]!) ?? [];
+    list.push(rewards[i]!);
+    byGroup.set(groupIndex[i]!, list);
+  }
+  const stds: number[] = [];
+  for (const list of byGroup.values()) {
+    if (list.length < 2) continue;
+    const m = list.reduce((a, b) => a + b, 0) / list.length;
+    stds.push(Math.sqrt(list.reduce((a, b) => a + (b - m) ** 2, 0) / (list.length - 1)));
+  }
+  const reasonStds: number[] = [];
+  const used = new Set<number>();
+  for (const u of result.reasoningBucket) if (u >= 0) used.add(u);
+  for (const u of used) reasonStds.push(result.reasoningStd[u]!);
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < result.grpo.length; i++) {
+    diff += (result.combined[i]! - result.grpo[i]!) ** 2;
+    norm += result.grpo[i]! ** 2;
+  }
+  const q = result.logprobQuantiles;
+  return {
+    durian_entropy_iqr: result.entropyQuantiles[1] - result.entropyQuantiles[0],
+    durian_logprob_range: q.length > 0 ? q[q.length - 1]! - q[0]! : 0,
+    durian_perc_std_s1: result.perceptualStd[0]!,
+    durian_perc_std_s2: result.perceptualStd[1]!,
+    durian_perc_std_s3: result.perceptualStd[2]!,
+    durian_reason_std_min: reasonStds.length ? Math.min(...reasonStds) : 0,
+    durian_reason_std_max: reasonStds.length ? Math.max(...reasonStds) : 0,
+    durian_group_std_mean: stds.length ? stds.reduce((a, b) => a + b, 0) / stds.length : 0,
+    durian_change: norm > 0 ? Math.sqrt(diff / norm) : 0,
+  };
+}
+
+/**
  * Empirical α-quantile with linear interpolation between order statistics (numpy's default; METHODS.md DU-3):
  * position `α·(n − 1)` in the sorted values, computed in floating point. For a level u/b use
  * {@link rationalQuantile}, whose position is exact.
@@ -332,6 +382,8 @@ export class DurianAdvantageEstimator implements AdvantageEstimator {
    * @param base the frozen base policy whose `forward(…, { outputs: { patchFeatures: true } })` supplies the patch
    *   features (owned by the estimator; see {@link dispose}).
    */
+  private lastMetrics: Record<string, number> = {};
+
   constructor(
     private readonly options: DurianOptions,
     private readonly base: Policy,
@@ -366,7 +418,13 @@ export class DurianAdvantageEstimator implements AdvantageEstimator {
     const entropy = new Float64Array(logprob.length).fill(Number.NaN);
     present.forEach((g, k) => (entropy[g] = this.entropyCache.get(prompts[k]!.id)!));
     const result = durianSequenceAdvantages(rewards, groupIndex, entropy, logprob, this.options);
+    this.lastMetrics = durianStepMetrics(result, rewards, groupIndex);
     return broadcastToTokens(result.combined, mask, tokens);
+  }
+
+  /** The last {@link compute}'s {@link durianStepMetrics} (empty before the first). */
+  stepMetrics(): Record<string, number> {
+    return { ...this.lastMetrics };
   }
 
   /** H(I_s) of a prompt id once it has been computed (for inspection and tests). */

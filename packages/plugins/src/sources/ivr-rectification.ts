@@ -115,6 +115,22 @@ export class IvrRectificationSource implements TrajectorySource {
   lastStats: IvrRectificationStats = { flagged: 0, attempted: 0, perRound: [], kept: 0 };
 
   /**
+   * The last `collect`'s counts for the step's metrics: `ivr_flagged` (on-policy rollouts screened as failed),
+   * `ivr_attempted` (failed rollouts chosen for critique and rectification, at most K per group),
+   * `ivr_rectifications` (rectifications generated over all rounds) and `ivr_kept` (correct ones, appended to their
+   * groups). `ivr_kept / ivr_attempted` is the fraction of the student's errors its own critique lets it fix.
+   */
+  stepMetrics(): Record<string, number> {
+    const s = this.lastStats;
+    return {
+      ivr_flagged: s.flagged,
+      ivr_attempted: s.attempted,
+      ivr_rectifications: s.perRound.reduce((a, b) => a + b, 0),
+      ivr_kept: s.kept,
+    };
+  }
+
+  /**
    * @param choiceOrder which flagged rollouts of a group are rectified first ({@link IvrChoiceOrder}); default: a
    *   uniformly random order from a generator seeded by the collect seed (`deriveSeed(seed, 'ivr-choice')`, one
    *   shuffle of the flagged members per group, in prompt order).

@@ -20,6 +20,7 @@ import {
   DurianOptions,
   durianAdvantage,
   durianSequenceAdvantages,
+  durianStepMetrics,
   groupSequenceLogprobs,
   linearQuantile,
   perceptualBucketOf,
@@ -175,6 +176,25 @@ test('zero-variance bucket gives 0 and no NaN', () => {
   assert.equal(flat.perceptualStd[0], 0);
   close(flat.perceptual.slice(0, 4), [0, 0, 0, 0]);
   close(flat.combined.slice(0, 4), [0, 0, 0, 0]);
+});
+
+test('step metrics of F6b, computed by hand', () => {
+  const r = durianSequenceAdvantages(F6B_REWARDS, F6B_GROUPS, F6B_H, F6B_L, F6B);
+  const m = durianStepMetrics(r, F6B_REWARDS, F6B_GROUPS);
+  // H quantiles 2.75 / 4.25; L from −40 to −10.
+  close([m['durian_entropy_iqr']!, m['durian_logprob_range']!], [1.5, 30]);
+  close([m['durian_perc_std_s1']!, m['durian_perc_std_s2']!, m['durian_perc_std_s3']!], [0.5, 0.517549, 0.57735]);
+  close([m['durian_reason_std_min']!, m['durian_reason_std_max']!], [0.517549, 0.517549]);
+  // Group stds (unbiased): [1,1,1,0] 0.5, [1,0,0,0] 0.5, [1,1,0,0] 0.57735, [0,1,0,1] 0.57735.
+  close([m['durian_group_std_mean']!], [0.538675]);
+  // ‖A^Comb − A^GRPO‖² from the F6b rows: 3·0.011868² + 0.035603² + 0.045776² + 3·0.015259² + 4·0.090059²
+  // + 4·0.070046² = 0.056552, over ‖A^GRPO‖² = 12 (every group contributes 3): √(0.056552 / 12) = 0.068649.
+  close([m['durian_change']!], [0.068649]);
+  // Constant rewards: every advantage is 0, and so is the change (no division by zero).
+  const flat = durianSequenceAdvantages([1, 1, 0, 0], Int32Array.from([0, 0, 1, 1]), [1, 2], [-1, -2], F6B);
+  const f = durianStepMetrics(flat, [1, 1, 0, 0], Int32Array.from([0, 0, 1, 1]));
+  assert.equal(f['durian_change'], 0);
+  assert.equal(f['durian_group_std_mean'], 0);
 });
 
 test('quantiles: linear interpolation and the tie rules', () => {

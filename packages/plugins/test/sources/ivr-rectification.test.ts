@@ -76,7 +76,7 @@ async function collect(choiceOrder?: IvrChoiceOrder, prompts = [prompt('p0')], s
   const policy = new ScriptedPolicy();
   const source = new IvrRectificationSource(options, CONFIG, task, reward, choiceOrder);
   const out = await source.collect(prompts, { policy: policy as unknown as Policy, step: 0, seed });
-  return { out, failed, stats: source.lastStats, policy };
+  return { out, failed, stats: source.lastStats, metrics: source.stepMetrics(), policy };
 }
 
 /** Index order: member i has priority i (the lowest flagged indices first). */
@@ -100,7 +100,7 @@ test('chooseFlagged: by priority, ties by index; fewer flagged than K → all; n
 
 test('F17 with the index choice order: rectify {1, 2}, joint group of 10 and its GRPO advantages', async () => {
   const asked: IvrChoiceGroup[] = [];
-  const { out, failed, stats } = await collect((group) => (asked.push(group), indexOrder(group)));
+  const { out, failed, stats, metrics } = await collect((group) => (asked.push(group), indexOrder(group)));
   // The order sees the screened group: flagged = {1, 2, 4, 6, 7}.
   assert.equal(asked.length, 1);
   assert.deepEqual([...asked[0]!.flagged], [1, 2, 4, 6, 7]);
@@ -108,6 +108,8 @@ test('F17 with the index choice order: rectify {1, 2}, joint group of 10 and its
   assert.equal(asked[0]!.promptIndex, 0);
   assert.deepEqual(failed, ['o1', 'o2'], 'critiques of members 1 and 2, in that order');
   assert.deepEqual(stats, { flagged: 5, attempted: 2, perRound: [2], kept: 2 });
+  // The step's metrics (metrics.jsonl): the same counts, rectifications summed over rounds.
+  assert.deepEqual(metrics, { ivr_flagged: 5, ivr_attempted: 2, ivr_rectifications: 2, ivr_kept: 2 });
   // 8 on-policy members, then the 2 rectifications (src = rectified, behaviour logprobs 0).
   assert.deepEqual(out.map((t) => t.source), [...new Array(8).fill('on'), 'rectified', 'rectified']);
   assert.deepEqual(out.map((t) => t.text), ['o0', 'o1', 'o2', 'o3', 'o4', 'o5', 'o6', 'o7', 'fix', 'fix']);
