@@ -22,7 +22,6 @@
  * `--json` also writes every number. Runs on the config's backend (`auto` = wasm), one wasm thread unless the config
  * names more.
  */
-import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -31,11 +30,13 @@ import {
   collateSequences,
   createRunContainer,
   deriveSeed,
+  disposeBatch,
   encodePrompt,
   initBackend,
   loadConfigFile,
   policyCheckpointDir,
   resolveWasmThreads,
+  writeJsonAtomic,
 } from '@mmrl/core';
 import { VgpoTokenWeighter } from '@mmrl/plugins';
 import { tInterval, type TInterval } from '../ablation/stats.js';
@@ -137,7 +138,7 @@ export async function visualFocus(
   const D = tf.abs(tf.sub(out.logprobs, out.imagelessLogprobs!));
   const [s, d] = (await Promise.all([S.data(), D.data()])) as [Float32Array, Float32Array];
   tf.dispose([S, prototypeNorm, D, ...Object.values(out)]);
-  for (const t of Object.values(batch)) if (t instanceof tf.Tensor) t.dispose();
+  disposeBatch(batch);
 
   const desc = { s: [] as number[], d: [] as number[] };
   const bins = new Map<number, { s: number[]; d: number[] }>();
@@ -233,7 +234,7 @@ export interface VisualFocusOptions extends PluginOptions {
   json?: string;
 }
 
-/** `mmrl visual-focus <config>`: prints the report; `--json <file>` also writes it. @throws Error as {@link visualFocus}. */
+/** `mmrl visual-focus <config>`: prints the report; `--json <file>` also writes it (atomically). @throws Error as {@link visualFocus}. */
 export async function runVisualFocus(configPath: string, opts: VisualFocusOptions): Promise<void> {
   const report = await visualFocus(configPath, {
     ...(opts.checkpoint ? { checkpoint: opts.checkpoint } : {}),
@@ -245,5 +246,5 @@ export async function runVisualFocus(configPath: string, opts: VisualFocusOption
     seed: Number(opts.seed ?? 1),
   });
   console.log(formatVisualFocus(report));
-  if (opts.json) writeFileSync(opts.json, JSON.stringify(report, null, 2) + '\n');
+  if (opts.json) await writeJsonAtomic(opts.json, report);
 }

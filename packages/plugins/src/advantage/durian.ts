@@ -378,12 +378,13 @@ export function groupSequenceLogprobs(
 export class DurianAdvantageEstimator implements AdvantageEstimator {
   private readonly entropyCache = new Map<string, number>();
 
+  /** {@link durianStepMetrics} of the last {@link compute} (empty before the first). */
+  private lastMetrics: Record<string, number> = {};
+
   /**
    * @param base the frozen base policy whose `forward(…, { outputs: { patchFeatures: true } })` supplies the patch
    *   features (owned by the estimator; see {@link dispose}).
    */
-  private lastMetrics: Record<string, number> = {};
-
   constructor(
     private readonly options: DurianOptions,
     private readonly base: Policy,
