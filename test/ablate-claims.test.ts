@@ -148,6 +148,7 @@ function reportWithClaims(): AblationReport {
   return {
     name: 'claims',
     spec: '/specs/claims.yaml',
+    evaluation: { source: 'run' },
     base: 'inline',
     generatedAt: '2026-12-04T00:00:00.000Z',
     confidence: 0.95,

@@ -106,6 +106,7 @@ test('spec errors name the spec file, the JSON pointer of the bad factor level a
       '',
     ].join('\n'),
     'baseline.yaml': 'base: ./tiny.yaml\nfactors: [{ name: f, levels: [{ label: a }, { label: b }] }]\nseeds: [1]\nbaseline: c\nsteps: -1\n',
+    'final.yaml': 'base: ./tiny.yaml\nfactors: [{ name: f, levels: [{ label: a }] }]\nseeds: [1]\nbaseline: a\nfinalEval: { prompts: 0, seed: 2 }\n',
   });
   const bad = mmrl(['ablate', join(dir, 'bad.yaml'), '--dry-run']);
   assert.equal(bad.status, 1, bad.stdout + bad.stderr);
@@ -120,6 +121,10 @@ test('spec errors name the spec file, the JSON pointer of the bad factor level a
   assert.equal(baseline.status, 1);
   assert.match(baseline.stderr, /\/baseline \(.*baseline\.yaml:4:11\): "c" is not an arm/);
   assert.match(baseline.stderr, /\/steps \(.*baseline\.yaml:5:8\): must be a non-negative integer/);
+  const final = mmrl(['ablate', join(dir, 'final.yaml'), '--dry-run']);
+  assert.equal(final.status, 1);
+  assert.match(final.stderr, /\/finalEval\/prompts \(.*final\.yaml:5:\d+\): must be an integer from 1 to 100000 \(held-out test prompts\), got 0/);
+  assert.match(final.stderr, /\/finalEval\/seed \(.*final\.yaml:5:\d+\): unknown key/);
 });
 
 test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL steps) with absolute paths and claims', async () => {
@@ -414,5 +419,39 @@ test('mmrl ablate end to end: 2 arms × 2 seeds in parallel, resume, a failing a
   const otherReport = readJson(join(out, 'other', 'report.json'));
   assert.deepEqual(otherReport.summary, { runs: 3, completed: 3, failed: 0, skipped: 2, reused: 2 });
   assert.match(readFileSync(join(out, 'other', 'report.md'), 'utf8'), /completed \(reused\)/);
+
+  // 6. finalEval: the same runs (reused), each final checkpoint evaluated again by `mmrl eval` in <run>/final-eval/,
+  // and the arms compared on that evaluation. On the runs' own 4 prompts it must give their own after-RL accuracy:
+  // it evaluates the final checkpoint, greedily, on the same prompts.
+  writeFileSync(join(dir, 'final-ablation.yaml'), `${tiny.replace('name: tiny', 'name: final')}finalEval: { prompts: 4 }\n`);
+  const final = mmrl(['ablate', join(dir, 'final-ablation.yaml'), '--jobs', '2', '--out', out, '--reuse', ablationDir]);
+  assert.equal(final.status, 0, final.stdout + final.stderr);
+  assert.equal((final.stderr.match(/final evaluation of \S+: \d+\.\d%/g) ?? []).length, 4, final.stderr);
+  const finalReport = readJson(join(out, 'final', 'report.json'));
+  assert.deepEqual(finalReport.evaluation, { source: 'final-eval', prompts: 4 });
+  assert.deepEqual(finalReport.summary, { runs: 4, completed: 4, failed: 0, skipped: 4, reused: 4 });
+  const finalRuns = join(out, 'final', 'runs');
+  for (const r of finalReport.runs) {
+    const evaluated = readJson(join(out, 'final', r.dir, 'final-eval', 'eval.json'));
+    assert.equal(evaluated.prompts, 4);
+    assert.equal(r.heldOutAccuracy, evaluated.accuracy);
+    assert.equal(r.runHeldOutAccuracy, readJson(join(out, 'final', r.dir, 'summary.json')).afterRl.accuracy);
+    assert.equal(r.heldOutAccuracy, r.runHeldOutAccuracy, `${r.dir}: the final evaluation on the run's own prompts differs`);
+  }
+  const finalMd = readFileSync(join(out, 'final', 'report.md'), 'utf8');
+  assert.match(finalMd, /evaluated on 4 held-out test prompts, the spec's `finalEval`/);
+  assert.match(finalMd, /\| held-out accuracy \| run's own eval \| before RL \|/);
+  // Again: the final evaluations on 4 prompts are kept, none runs.
+  const finalAgain = mmrl(['ablate', join(dir, 'final-ablation.yaml'), '--out', out]);
+  assert.equal(finalAgain.status, 0, finalAgain.stderr);
+  assert.doesNotMatch(finalAgain.stderr, /final evaluation of/);
+  // A run without its final checkpoint: its final evaluation fails, the run counts as failed, the others stand.
+  const lost = readdirSync(finalRuns).sort()[0]!;
+  rmSync(join(finalRuns, lost, 'checkpoint'), { recursive: true });
+  rmSync(join(finalRuns, lost, 'final-eval'), { recursive: true });
+  const lostRun = mmrl(['ablate', join(dir, 'final-ablation.yaml'), '--out', out]);
+  assert.equal(lostRun.status, 1, lostRun.stdout + lostRun.stderr);
+  assert.match(lostRun.stderr, new RegExp(`final evaluation of ${lost}: no final checkpoint in \\S+checkpoint`));
+  assert.deepEqual(readJson(join(out, 'final', 'report.json')).summary, { runs: 4, completed: 3, failed: 1, skipped: 4, reused: 0 });
   rmSync(dir, { recursive: true, force: true });
 });

@@ -59,6 +59,7 @@ withRunOptions(program.command('train').description('RL training (config trainer
 withRunOptions(program.command('eval').description('held-out greedy pass@1 on test images'))
   .argument('<config>', 'config file (YAML or JSON)')
   .option('--json', 'print the result as JSON')
+  .option('--prompts <n>', 'held-out test prompts (overrides eval.prompts)')
   .option('--samples <n>', 'samples per prompt for pass@k (overrides eval.samples; 0 = greedy only)')
   .option('--extrapolate-base <dir>', 'Δlog p test-time extrapolation: also evaluate decoding extrapolated away from this base checkpoint')
   .option('--extrapolate-alpha <a>', 'extrapolation strength a: logits (1 + a)·ℓRL − a·ℓbase (default 0.05)')

@@ -221,7 +221,11 @@ ${report.description ? `<p>${escapeHtml(report.description)}</p>` : ''}
 baseline arm <code>${escapeHtml(report.baseline)}</code>; ${report.summary.completed} of ${report.summary.runs} runs completed${
     report.summary.failed > 0 ? `, <strong>${report.summary.failed} failed</strong>` : ''
   }. Intervals: ${(report.confidence * 100).toFixed(0)}% Student t over seeds; Δ paired by seed. Reward: mean of the last
-${LAST_STEPS} RL steps. Generated ${escapeHtml(report.generatedAt)}.</p>
+${LAST_STEPS} RL steps.${
+    report.evaluation.source === 'final-eval'
+      ? ` Held-out accuracy: the final checkpoint of each run evaluated on ${report.evaluation.prompts.toLocaleString('en-US')} test prompts (the spec's <code>finalEval</code>); the curve over RL is the runs' own evaluation.`
+      : ''
+  } Generated ${escapeHtml(report.generatedAt)}.</p>
 ${table}
 ${claims}
 <div class="charts">

@@ -4,6 +4,7 @@ import { writeFileAtomic, writeJsonAtomic } from '@mmrl/core';
 import { evaluateClaim, powerLine, type ClaimReport } from './claims.js';
 import type { AblationPlan } from './expand.js';
 import { armTable, decimal, duration, interval, LAST_STEPS, percent, points } from './format.js';
+import { FINAL_EVAL_DIR, type FinalEvalOutcome } from './final-eval.js';
 import { renderHtmlReport } from './report-html.js';
 import { RUN_FILES, type RunResult } from './runner.js';
 import { meanOf, pairedDifference, tInterval, type PairedDifference, type TInterval } from './stats.js';
@@ -26,8 +27,13 @@ export interface RunReport {
   skipped: boolean;
   /** Copied from an earlier ablation's finished run with the same config hash (`--reuse`): that run's directory. */
   reusedFrom?: string;
-  /** Held-out greedy accuracy after RL (summary.json `afterRl.accuracy`). */
+  /**
+   * Held-out greedy accuracy after RL, the figure the arms are compared on: the final evaluation's
+   * (`final-eval/eval.json`) when the spec has `finalEval`, else the run's own (summary.json `afterRl.accuracy`).
+   */
   heldOutAccuracy: number | null;
+  /** The run's own after-RL evaluation on its config's `eval.prompts` (summary.json `afterRl.accuracy`). */
+  runHeldOutAccuracy: number | null;
   /** Held-out accuracy before RL (summary.json `beforeRl.accuracy`). */
   beforeRlAccuracy: number | null;
   /** Best answer from the question alone. */
@@ -87,6 +93,11 @@ export interface AblationReport {
   base: string;
   generatedAt: string;
   confidence: number;
+  /**
+   * Where `heldOutAccuracy` comes from: the runs' own after-RL evaluation, or the spec's final evaluation of every
+   * run's final checkpoint on `prompts` held-out test prompts.
+   */
+  evaluation: { source: 'run' } | { source: 'final-eval'; prompts: number };
   seeds: number[];
   baseline: string;
   factors: { name: string; levels: string[] }[];
@@ -150,7 +161,7 @@ interface RunData {
   heldOut: { step: number; accuracy: number }[];
 }
 
-async function readRun(result: RunResult, ablationDir: string): Promise<RunData> {
+async function readRun(result: RunResult, ablationDir: string, finalEval: FinalEvalOutcome | undefined): Promise<RunData> {
   const { run, dir } = result;
   const base: RunReport = {
     arm: run.arm,
@@ -162,6 +173,7 @@ async function readRun(result: RunResult, ablationDir: string): Promise<RunData>
     skipped: result.status === 'skipped',
     ...(result.reusedFrom ? { reusedFrom: result.reusedFrom } : {}),
     heldOutAccuracy: null,
+    runHeldOutAccuracy: null,
     beforeRlAccuracy: null,
     blindBaseline: null,
     finalReward: null,
@@ -173,6 +185,13 @@ async function readRun(result: RunResult, ablationDir: string): Promise<RunData>
   if (result.status === 'failed') {
     return {
       report: { ...base, error: result.error ?? 'failed', errorLog: relative(ablationDir, join(dir, RUN_FILES.error)) },
+      rl: [],
+      heldOut: [],
+    };
+  }
+  if (finalEval && 'error' in finalEval) {
+    return {
+      report: { ...base, status: 'failed', error: finalEval.error, errorLog: relative(ablationDir, join(dir, FINAL_EVAL_DIR, 'error.log')) },
       rl: [],
       heldOut: [],
     };
@@ -199,7 +218,8 @@ async function readRun(result: RunResult, ablationDir: string): Promise<RunData>
   return {
     report: {
       ...base,
-      heldOutAccuracy: after,
+      heldOutAccuracy: finalEval ? finalEval.result.accuracy : after,
+      runHeldOutAccuracy: after,
       beforeRlAccuracy: before,
       blindBaseline: num(summary.afterRl?.blindBaseline),
       finalReward: meanOf(last.map((r) => num(r['reward_mean']))),
@@ -221,10 +241,23 @@ function curve(runs: readonly RunData[], key: string, steps: readonly number[]):
  * Builds the report from the run directories: per arm the held-out accuracy's mean and Student t-interval over
  * seeds, the paired difference to the baseline arm (by seed), the final reward, tokens/s, wall time and the reward
  * and accuracy curves; per run the same figures. Failed runs are listed and left out of the statistics.
+ * @param finalEvals with the spec's `finalEval`: the outcome of each run's final evaluation by run directory
+ *   ({@link runFinalEvaluations}); the arms are then compared on it, and a run whose final evaluation failed counts
+ *   as failed.
  */
-export async function buildReport(plan: AblationPlan, results: readonly RunResult[], ablationDir: string): Promise<AblationReport> {
+export async function buildReport(
+  plan: AblationPlan,
+  results: readonly RunResult[],
+  ablationDir: string,
+  finalEvals?: ReadonlyMap<string, FinalEvalOutcome>,
+): Promise<AblationReport> {
   const { spec } = plan;
-  const data = await Promise.all(results.map((r) => readRun(r, ablationDir)));
+  if (spec.finalEval && !finalEvals) throw new Error(`${spec.file}: the spec has finalEval, but no final evaluations were given to the report`);
+  const data = await Promise.all(
+    results.map((r) =>
+      readRun(r, ablationDir, spec.finalEval && r.status !== 'failed' ? (finalEvals!.get(r.dir) ?? { error: 'no final evaluation was run' }) : undefined),
+    ),
+  );
   const completedBy = (arm: string) => data.filter((d) => d.report.arm === arm && d.report.status === 'completed');
   const accuracyBySeed = (arm: string) =>
     new Map(completedBy(arm).flatMap((d) => (d.report.heldOutAccuracy === null ? [] : [[d.report.seed, d.report.heldOutAccuracy] as const])));
@@ -271,6 +304,7 @@ export async function buildReport(plan: AblationPlan, results: readonly RunResul
     base: spec.base.kind === 'file' ? spec.base.file : 'inline',
     generatedAt: new Date().toISOString(),
     confidence: CONFIDENCE,
+    evaluation: spec.finalEval ? { source: 'final-eval', prompts: spec.finalEval.prompts } : { source: 'run' },
     seeds: spec.seeds,
     baseline: spec.baseline,
     factors: spec.factors.map((f) => ({ name: f.name, levels: f.levels.map((l) => l.label) })),
@@ -331,9 +365,17 @@ function claimsSection(report: AblationReport): string[] {
   ];
 }
 
+/** Where the compared accuracy comes from, as a clause of report.md's method sentence. */
+function evaluationNote(report: AblationReport): string {
+  return report.evaluation.source === 'final-eval'
+    ? ` (the final checkpoint of each run evaluated on ${report.evaluation.prompts.toLocaleString('en-US')} held-out test prompts, the spec's \`finalEval\`; the runs' own after-RL evaluation is listed per run)`
+    : '';
+}
+
 /** report.md: the per-arm table, the statistics used, and every run (failed ones with their error log). */
 export function renderMarkdownReport(report: AblationReport): string {
   const [header, ...rows] = armTable(report);
+  const finalEval = report.evaluation.source === 'final-eval';
   const level = (report.confidence * 100).toFixed(0);
   const lines = [
     `# Ablation ${report.name}`,
@@ -345,7 +387,7 @@ export function renderMarkdownReport(report: AblationReport): string {
       `${report.summary.skipped > 0 ? ` (${report.summary.skipped} finished earlier and skipped)` : ''}` +
       `${report.summary.reused > 0 ? `; ${report.summary.reused} were copied from finished runs of other ablations with the same config hash (\`--reuse\`)` : ''}.`,
     '',
-    `Held-out accuracy: greedy pass@1 on test images after RL, mean over seeds with the ${level}% Student t-interval ` +
+    `Held-out accuracy: greedy pass@1 on test images after RL${evaluationNote(report)}, mean over seeds with the ${level}% Student t-interval ` +
       `(mean ± t₀.₉₇₅,ₙ₋₁·s/√n). Δ: arm − baseline paired by seed, with the t-interval of the mean difference. ` +
       `Reward: mean rollout reward of the last ${LAST_STEPS} RL steps. Tokens/s: as logged, else response tokens per second of RL step time.`,
     '',
@@ -356,12 +398,12 @@ export function renderMarkdownReport(report: AblationReport): string {
     '',
     '## Runs',
     '',
-    '| arm | seed | hash | status | held-out accuracy | before RL | reward | tokens/s | wall time | directory |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    `| arm | seed | hash | status | held-out accuracy | ${finalEval ? "run's own eval | " : ''}before RL | reward | tokens/s | wall time | directory |`,
+    `| --- | --- | --- | --- | --- | ${finalEval ? '--- | ' : ''}--- | --- | --- | --- | --- |`,
     ...report.runs.map(
       (r) =>
         `| ${mdCell(r.arm)} | ${r.seed} | \`${r.hash}\` | ${runStatus(r)} | ` +
-        `${percent(r.heldOutAccuracy)} | ${percent(r.beforeRlAccuracy)} | ${decimal(r.finalReward)} | ` +
+        `${percent(r.heldOutAccuracy)} | ${finalEval ? `${percent(r.runHeldOutAccuracy)} | ` : ''}${percent(r.beforeRlAccuracy)} | ${decimal(r.finalReward)} | ` +
         `${r.tokensPerSecond === null ? '–' : r.tokensPerSecond.toFixed(0)} | ${duration(r.wallSeconds)} | \`${mdCell(r.dir)}\` |`,
     ),
   ];

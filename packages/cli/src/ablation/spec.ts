@@ -77,10 +77,21 @@ export interface AblationSpec {
   claims: Claim[];
   /** Where the runs execute (`executor:`; `--executor` and `--slurm-*` override it; absent: local). */
   executor?: ExecutorSection;
+  /**
+   * A held-out evaluation of every finished run's final checkpoint on more test prompts than the runs' own
+   * `eval.prompts` (`finalEval:`); the report compares arms on it. Absent: the runs' own after-RL evaluation.
+   */
+  finalEval?: FinalEvalSection;
+}
+
+/** The spec's `finalEval`: how many held-out test prompts the final checkpoint of every run is evaluated on. */
+export interface FinalEvalSection {
+  /** Held-out test prompts (greedy pass@1), e.g. 10000. */
+  prompts: number;
 }
 
 /** Keys of a spec, a factor, a level and a list-form override. */
-const SPEC_KEYS = ['name', 'description', 'base', 'steps', 'overrides', 'factors', 'seeds', 'baseline', 'claims', 'executor'] as const;
+const SPEC_KEYS = ['name', 'description', 'base', 'steps', 'overrides', 'factors', 'seeds', 'baseline', 'claims', 'executor', 'finalEval'] as const;
 const CLAIM_KEYS = ['better', 'worse', 'source', 'effect'] as const;
 const FACTOR_KEYS = ['name', 'description', 'levels'] as const;
 const LEVEL_KEYS = ['label', 'description', 'overrides'] as const;
@@ -401,9 +412,43 @@ export async function parseAblationSpec(
 
   const claims = parseClaims(issues, data['claims'], factorsOk ? armLabels(factors) : undefined);
   const executor = parseExecutorSection(data['executor'], (pointer, message) => issues.add(pointer, message));
+  const finalEval = parseFinalEval(issues, data['finalEval']);
 
   if (issues.issues.length > 0 || !base) return fail();
-  return { file, dir, text, name, ...(description !== undefined ? { description } : {}), base, overrides, factors, seeds, baseline, claims, ...(executor ? { executor } : {}) };
+  return {
+    file,
+    dir,
+    text,
+    name,
+    ...(description !== undefined ? { description } : {}),
+    base,
+    overrides,
+    factors,
+    seeds,
+    baseline,
+    claims,
+    ...(executor ? { executor } : {}),
+    ...(finalEval ? { finalEval } : {}),
+  };
+}
+
+/** Most test prompts a final evaluation may ask for (about 40 s per run on one wasm thread for the small policy). */
+export const MAX_FINAL_EVAL_PROMPTS = 100_000;
+
+/** The spec's `finalEval`: `{ prompts: <positive integer> }`, or absent. */
+function parseFinalEval(issues: IssueList, raw: unknown): FinalEvalSection | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (!isObject(raw)) {
+    issues.add('/finalEval', 'must be a mapping such as { prompts: 10000 } (held-out test prompts of the final evaluation)');
+    return undefined;
+  }
+  issues.keys(raw, ['prompts'] as const, '/finalEval');
+  const prompts = raw['prompts'];
+  if (typeof prompts !== 'number' || !Number.isInteger(prompts) || prompts < 1 || prompts > MAX_FINAL_EVAL_PROMPTS) {
+    issues.add('/finalEval/prompts', `must be an integer from 1 to ${MAX_FINAL_EVAL_PROMPTS} (held-out test prompts), got ${JSON.stringify(prompts)}`);
+    return undefined;
+  }
+  return { prompts };
 }
 
 /**

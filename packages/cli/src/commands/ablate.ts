@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { defaultWasmThreads } from '@mmrl/core';
 import { expandAblation } from '../ablation/expand.js';
 import { armTable } from '../ablation/format.js';
+import { runFinalEvaluations } from '../ablation/final-eval.js';
 import { buildReport, writeReports } from '../ablation/report.js';
 import { executeRuns, isFinished, runDirectory, type CliEntry } from '../ablation/runner.js';
 import { indexReusableRuns, reuseRun } from '../ablation/reuse.js';
@@ -62,7 +63,9 @@ function currentCli(): CliEntry {
  * `runtime.threads` at `auto` share the cores: each gets `⌊cores / jobs⌋` wasm threads. A failed run does not stop the others, and sets exit
  * code 1 at the end (after the report). With `--executor slurm` (or the spec's `executor: { kind: slurm }`) the
  * unfinished runs are Slurm jobs instead (see executor-slurm.ts), the same `mmrl train` commands in the same run
- * directories, so the report is the same.
+ * directories, so the report is the same. With the spec's `finalEval: { prompts: N }`, every finished run's final
+ * checkpoint is then evaluated on N held-out test prompts (`mmrl eval`, `--jobs` at a time, locally, in
+ * `<run dir>/final-eval/`, kept for the next invocation) and the report compares the arms on that evaluation.
  * @throws Error naming the flag (`--jobs`, `--executor`, `--slurm-*`, `--on-interrupt`, `--status`) whose value is bad.
  */
 export async function runAblate(specPath: string | undefined, opts: AblateOptions): Promise<void> {
@@ -118,7 +121,20 @@ export async function runAblate(specPath: string | undefined, opts: AblateOption
           ...(opts.jobs !== undefined ? { maxRunning: jobs } : {}),
         })
       : await executeRuns(plan.runs, runsDir, { ...common, jobs, threadsPerRun: Math.max(1, Math.floor(defaultWasmThreads() / jobs)) });
-  const report = await buildReport(plan, results, ablationDir);
+  const finalEvals = spec.finalEval
+    ? await runFinalEvaluations(results, spec.finalEval, {
+        cli: common.cli,
+        jobs,
+        threadsPerRun: Math.max(1, Math.floor(defaultWasmThreads() / jobs)),
+        extraArgs: (opts.plugin ?? []).flatMap((p) => ['--plugin', p]),
+        onStart: (r) => console.error(`mmrl ablate: final evaluation of ${r.run.dirName} on ${spec.finalEval!.prompts} test prompts`),
+        onEnd: (r, outcome) =>
+          console.error(
+            `mmrl ablate: final evaluation of ${r.run.dirName}: ${'result' in outcome ? `${(100 * outcome.result.accuracy).toFixed(1)}%` : outcome.error}`,
+          ),
+      })
+    : undefined;
+  const report = await buildReport(plan, results, ablationDir, finalEvals);
   const files = await writeReports(report, ablationDir);
   const [header, ...rows] = armTable(report);
   console.log(`| ${header!.join(' | ')} |`);

@@ -4,11 +4,13 @@ import { ExtrapolatedVlmPolicy, VlmPolicy, loadExpertPolicy } from '@mmrl/plugin
 import { evaluateSession, openSession, type CommonOptions } from '../session.js';
 
 /**
- * `mmrl eval <config> --checkpoint <dir>`: held-out pass@1 with greedy decoding on test images and, with
+ * `mmrl eval <config> --checkpoint <dir> [--prompts n]`: held-out pass@1 with greedy decoding on test images and, with
  * `--samples n` (or `eval.samples`), the unbiased pass@k for `eval.passK`; printed as a table, or JSON with `--json`.
  */
 export interface EvalOptions extends CommonOptions {
   json?: boolean;
+  /** Held-out test prompts (overrides `eval.prompts`). */
+  prompts?: string;
   samples?: string;
   /** Δlog p test-time extrapolation: the base checkpoint the policy is extrapolated away from. */
   extrapolateBase?: string;
@@ -30,6 +32,11 @@ function numberOption(value: string | undefined, flag: string, fallback: number,
  */
 export async function runEval(configPath: string, opts: EvalOptions): Promise<void> {
   const s = await openSession(configPath, { ...opts, quiet: opts.quiet || opts.json }, ['task', 'policy', 'reward-function']);
+  if (opts.prompts !== undefined) {
+    const n = Number(opts.prompts);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--prompts must be a positive integer, got "${opts.prompts}"`);
+    s.config.eval.prompts = n;
+  }
   if (opts.samples !== undefined) {
     const n = Number(opts.samples);
     if (!Number.isInteger(n) || n < 0) throw new Error(`--samples must be a non-negative integer, got "${opts.samples}"`);
