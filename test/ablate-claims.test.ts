@@ -80,6 +80,19 @@ test('a claim is reproduced, opposite or inconclusive from the paired interval, 
   const flat = evaluateClaim({ better: 'a', worse: 'b', pointer: '/claims/0' }, (arm) => (arm === 'a' ? new Map([[1, 0.51], [2, 0.61]]) : new Map([[1, 0.5], [2, 0.6]])), 0.95);
   assert.equal(flat.verdict, 'reproduced');
   assert.equal(flat.power.seedsNeeded, 2);
+  assert.equal(flat.power.identical, false);
+  // Identical arms (every difference exactly 0, as clip-higher with one update per batch gives, where the importance
+  // ratio is 1): inconclusive, and the power line says the factor did not act instead of "detects 0.0 pt".
+  const same = new Map([[1, 0.45], [2, 0.47], [3, 0.44]]);
+  const twin = evaluateClaim({ better: 'a', worse: 'b', pointer: '/claims/0' }, () => same, 0.95);
+  assert.equal(twin.verdict, 'inconclusive');
+  assert.equal(twin.power.identical, true);
+  assert.equal(
+    powerLine(twin.power),
+    '3 seeds, every paired difference exactly 0: the two arms reached the same accuracy on every seed, so what ' +
+      'separates them did not act in these runs (check that it can in this regime); no power statement applies.',
+  );
+  assert.equal(lone.power.identical, false, 'one seed is not "identical"');
 });
 
 /** Parses a spec given as data (the base inline). */

@@ -134,7 +134,7 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
   const steps: Record<string, number> = {
     'ivr-rectified.yaml': 50,
     'regime-count-small.yaml': 400,
-    'tgrl-beta.yaml': 50,
+    'tgrl-beta.yaml': 400,
     'tgrl-components.yaml': 400,
     'vgpo-compensation.yaml': 50,
     'vgpo-intra-inter.yaml': 50,
@@ -156,6 +156,14 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     }
     assert.equal(new Set(plan.runs.map((r) => r.hash)).size, plan.runs.length, `${f}: every run has its own hash`);
     assert.ok(plan.spec.claims.length > 0, `${f} states the paper's claims it tests`);
+  }
+  // The two specs of the TGRL regime share their TGRL (β = 5) and GRPO runs, as their comments say (--reuse).
+  const hashes = async (f: string) =>
+    new Map((await expandAblation(await loadAblationSpec(join(dir, f)))).runs.map((r) => [`${r.arm}/${r.seed}`, r.hash]));
+  const [components, beta] = [await hashes('tgrl-components.yaml'), await hashes('tgrl-beta.yaml')];
+  for (let seed = 1; seed <= 8; seed++) {
+    assert.equal(components.get(`tgrl/${seed}`), beta.get(`beta5/${seed}`), `TGRL seed ${seed}`);
+    assert.equal(components.get(`no-expert/${seed}`), beta.get(`grpo/${seed}`), `GRPO seed ${seed}`);
   }
 });
 

@@ -29,6 +29,11 @@ export interface ClaimPower {
   effectSource: 'claim' | 'observed' | null;
   /** Seeds needed to detect `effect` with probability `power` at the observed sd (null: cannot say). */
   seedsNeeded: number | null;
+  /**
+   * Every paired difference is exactly 0 (at least 2 seeds): the arms reached the same accuracy on every seed, so what
+   * separates them did not act in these runs, and no power statement applies (the sd is 0, not small).
+   */
+  identical: boolean;
 }
 
 /** One claim in report.json. */
@@ -77,6 +82,7 @@ export function evaluateClaim(
       effect,
       effectSource: claim.effect !== undefined ? 'claim' : observed !== null ? 'observed' : null,
       seedsNeeded: seedsNeeded(difference.sd, effect, confidence, POWER),
+      identical: difference.n >= 2 && difference.differences.every((d) => d === 0),
     },
   };
 }
@@ -90,6 +96,12 @@ const pt = (x: number) => `${(100 * x).toFixed(1)} pt`;
 export function powerLine(p: ClaimPower): string {
   if (p.seeds < 2 || p.sd === null) {
     return `${p.seeds} paired seed${p.seeds === 1 ? '' : 's'}: no interval and no power without at least 2.`;
+  }
+  if (p.identical) {
+    return (
+      `${p.seeds} seeds, every paired difference exactly 0: the two arms reached the same accuracy on every seed, so ` +
+      'what separates them did not act in these runs (check that it can in this regime); no power statement applies.'
+    );
   }
   const head =
     `${p.seeds} seeds, sd of the differences ${pt(p.sd)}: the smallest difference detectable ` +

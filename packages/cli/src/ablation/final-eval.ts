@@ -9,10 +9,11 @@ import type { FinalEvalSection } from './spec.js';
 /**
  * The final evaluation of an ablation's runs (the spec's `finalEval: { prompts: N }`): each finished run's final
  * checkpoint is evaluated by `mmrl eval` on N held-out test prompts, in `<run dir>/final-eval/`. A run's own after-RL
- * evaluation uses its config's `eval.prompts` (300 in the shipped regimes), and on 300 prompts two policies that
- * disagree on a third of them differ by ±3 points from the choice of prompts alone, as much as the effects the
- * ablations look for. On 10,000 prompts that part shrinks to about ±0.5 points, for ~15 s per run of the small
- * policy on one wasm thread; the runs' training is untouched (their config hashes, and so `--reuse`, do not change).
+ * evaluation uses its config's `eval.prompts` (300 in the shipped regimes). In the count regime the paired difference
+ * of two arms measured on those 300 prompts is off from the same difference on 10,000 prompts by an sd of 2.2 points
+ * (31 pairs; docs/ablations.md, "Final evaluation"), as large as the effects the ablations look for. 10,000 prompts
+ * take ~15 s per run of the small policy on one wasm thread, and the runs' training is untouched (their config
+ * hashes, and so `--reuse`, do not change).
  */
 
 /** The directory of a run's final evaluation (an `mmrl eval` run directory: config.json, metrics.jsonl, eval.json). */

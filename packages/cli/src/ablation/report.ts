@@ -357,8 +357,8 @@ function claimsSection(report: AblationReport): string[] {
       (c) =>
         `| ${mdCell(c.better)} > ${mdCell(c.worse)} | ${mdCell(c.source ?? '–')} | ${c.difference.n} | ` +
         `${c.difference.n > 0 ? points(c.difference.mean) : '–'} | ${interval(c.difference, true)} | ${VERDICT_MD[c.verdict]} | ` +
-        `${c.power.minDetectable === null ? '–' : `${(100 * c.power.minDetectable).toFixed(1)} pt`} | ` +
-        `${c.power.seedsNeeded === null ? '–' : `${c.power.seedsNeeded}${c.power.effectSource === 'claim' ? ' (claimed effect)' : ' (observed Δ)'}`} |`,
+        `${c.power.identical ? 'identical arms' : c.power.minDetectable === null ? '–' : `${(100 * c.power.minDetectable).toFixed(1)} pt`} | ` +
+        `${c.power.seedsNeeded === null || c.power.identical ? '–' : `${c.power.seedsNeeded}${c.power.effectSource === 'claim' ? ' (claimed effect)' : ' (observed Δ)'}`} |`,
     ),
     '',
     ...report.claims.map((c) => `- ${mdCell(c.better)} > ${mdCell(c.worse)}${c.source ? ` (${c.source})` : ''}: ${c.verdict}. ${powerLine(c.power)}`),
