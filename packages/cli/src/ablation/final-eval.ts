@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '@mmrl/core';
-import { leavesThreadsAuto, RUN_FILES, shellQuote, STDERR_TAIL_LINES, type CliEntry, type RunResult } from './runner.js';
+import { failureLine, leavesThreadsAuto, RUN_FILES, shellQuote, STDERR_TAIL_LINES, type CliEntry, type RunResult } from './runner.js';
 import type { FinalEvalSection } from './spec.js';
 
 /**
@@ -141,7 +141,7 @@ async function evaluateRun(result: RunResult, prompts: number, options: FinalEva
   const evaluated = exit.code === 0 ? await readFinalEval(dir, prompts) : undefined;
   if (evaluated) return { result: evaluated };
   const reason = exit.error ? `could not start: ${exit.error.message}` : exit.code === 0 ? 'exited 0 without writing eval.json' : `exit code ${exit.code}`;
-  const lastLine = [...tail].reverse().find((l) => l.startsWith('mmrl: ')) ?? [...tail].reverse().find((l) => l.trim().length > 0);
+  const lastLine = failureLine(tail);
   await writeFileAtomic(
     join(outDir, 'error.log'),
     `final evaluation of ${dir} failed: ${reason}\ncommand: ${command.map(shellQuote).join(' ')}\n--- last ${tail.length} lines of stderr ---\n${tail.join('\n')}\n`,

@@ -109,6 +109,8 @@ export async function runAblate(specPath: string | undefined, opts: AblateOption
       return { from: source.dir, wallSeconds: await reuseRun(run, source, dir) };
     },
   };
+  // wasm threads of each local run or final evaluation, so that `jobs` of them share the cores.
+  const threadsPerRun = Math.max(1, Math.floor(defaultWasmThreads() / jobs));
   const results =
     executor.kind === 'slurm'
       ? await executeRunsOnSlurm(plan.runs, runsDir, {
@@ -120,12 +122,12 @@ export async function runAblate(specPath: string | undefined, opts: AblateOption
           onInterrupt,
           ...(opts.jobs !== undefined ? { maxRunning: jobs } : {}),
         })
-      : await executeRuns(plan.runs, runsDir, { ...common, jobs, threadsPerRun: Math.max(1, Math.floor(defaultWasmThreads() / jobs)) });
+      : await executeRuns(plan.runs, runsDir, { ...common, jobs, threadsPerRun });
   const finalEvals = spec.finalEval
     ? await runFinalEvaluations(results, spec.finalEval, {
         cli: common.cli,
         jobs,
-        threadsPerRun: Math.max(1, Math.floor(defaultWasmThreads() / jobs)),
+        threadsPerRun,
         extraArgs: (opts.plugin ?? []).flatMap((p) => ['--plugin', p]),
         onStart: (r) => console.error(`mmrl ablate: final evaluation of ${r.run.dirName} on ${spec.finalEval!.prompts} test prompts`),
         onEnd: (r, outcome) =>
