@@ -143,7 +143,19 @@ for (const name of ['ppo-clip', 'fipo']) {
 
 for (const name of ['delta-logp', 'vgpo', 'tor']) {
   test(`token-weighter ${name}: 2 steps`, async () => {
-    await train({ weighters: [{ name, options: {} }] });
+    const rows = await train({ weighters: [{ name, options: {} }] });
+    // VGPO logs what its re-weighting did every step (the weighter's stepMetrics); the others log none.
+    for (const r of rows) {
+      const keys = Object.keys(r).filter((k) => k.startsWith('vgpo_'));
+      if (name === 'vgpo') {
+        for (const k of ['vgpo_multiplier_mean', 'vgpo_multiplier_sd', 'vgpo_gate_fraction', 'vgpo_intra_sd', 'vgpo_inter_sd']) {
+          assert.ok(Number.isFinite(r[k]), `${k} in ${JSON.stringify(r)}`);
+        }
+        assert.ok(r['vgpo_gate_fraction']! > 0 && r['vgpo_gate_fraction']! <= 1);
+      } else {
+        assert.deepEqual(keys, []);
+      }
+    }
   });
 }
 

@@ -100,4 +100,9 @@ export interface TokenWeighter {
    * cannot). Returned tensors are new; the caller disposes them.
    */
   weights(input: WeighterInput): tf.Tensor2D | WeighterOutput | Promise<tf.Tensor2D | WeighterOutput>;
+  /**
+   * Optional diagnostics of the last {@link weights} call (plain numbers, e.g. how far the multiplier spreads), written
+   * into the step's metrics row; keys should carry the weighter's name as prefix (`vgpo_…`).
+   */
+  stepMetrics?(): Record<string, number>;
 }

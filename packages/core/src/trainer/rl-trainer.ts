@@ -255,6 +255,7 @@ export class RlTrainer {
             ...prepared.advantageStats,
             ...sourceMetrics,
             ...(estimator.stepMetrics?.() ?? {}),
+            ...Object.assign({}, ...weighters.map((w) => w.stepMetrics?.() ?? {})),
             ...groupOutcomeStats(sampled.groups),
             kept_groups: sampled.groups.length,
             sampling_rounds: sampled.rounds,

@@ -234,6 +234,68 @@ export function vgpoFromCosines(
 }
 
 /**
+ * What VGPO's re-weighting did to one batch, over the real tokens of the rows with image tokens (the others are left
+ * at 1 and are not counted); each a plain number, logged per RL step (`stepMetrics`):
+ * - `vgpo_multiplier_mean`, `vgpo_multiplier_sd`: mean and population sd of the advantage multiplier (Eq. 12) over
+ *   those tokens (how strongly the advantage is reshaped; sd 0 means VGPO is GRPO/DAPO up to a scale);
+ * - `vgpo_multiplier_first_half`, `vgpo_multiplier_second_half`: its mean over each response's first ⌈T_i/2⌉ tokens
+ *   and the rest (where the weight goes: early tokens, e.g. a description of the image, or the tail; NaN-free: a
+ *   half with no tokens in the batch reads 0);
+ * - `vgpo_gate_fraction`: the fraction of those tokens the compensation gate opened (Eq. 6);
+ * - `vgpo_intra_sd`: the population sd of the applied intra-trajectory factor over the tokens (0 with `intra: false`);
+ * - `vgpo_inter_sd`: the population sd of the applied inter-trajectory factor over the rows (0 with `inter: false`).
+ * All 0 when no row has image tokens. `mask [N, T]` marks real tokens, as in {@link vgpoFromCosines}.
+ */
+export function vgpoStepMetrics(
+  b: VgpoBreakdown,
+  mask: ArrayLike<number>,
+  N: number,
+  T: number,
+  options: Pick<VgpoOptions, 'intra' | 'inter'>,
+  hasImage?: ArrayLike<number>,
+): Record<string, number> {
+  const tokens: number[] = [];
+  const intra: number[] = [];
+  const inter: number[] = [];
+  let gated = 0;
+  const half = [
+    { sum: 0, n: 0 },
+    { sum: 0, n: 0 },
+  ];
+  for (let i = 0; i < N; i++) {
+    if (hasImage && !(hasImage[i]! > 0)) continue;
+    const positions: number[] = [];
+    for (let t = 0; t < T; t++) if (mask[i * T + t]! > 0) positions.push(t);
+    if (positions.length === 0) continue;
+    inter.push(options.inter === false ? 1 : b.inter[i]!);
+    const firstHalf = Math.ceil(positions.length / 2);
+    for (const [k, t] of positions.entries()) {
+      const m = b.multipliers[i * T + t]!;
+      tokens.push(m);
+      intra.push(options.intra === false ? 1 : b.intra[i * T + t]!);
+      gated += b.gate[i * T + t]!;
+      const h = half[k < firstHalf ? 0 : 1]!;
+      h.sum += m;
+      h.n += 1;
+    }
+  }
+  const mean = (xs: number[]) => (xs.length === 0 ? 0 : xs.reduce((a, x) => a + x, 0) / xs.length);
+  const sd = (xs: number[]) => {
+    const m = mean(xs);
+    return xs.length === 0 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / xs.length);
+  };
+  return {
+    vgpo_multiplier_mean: mean(tokens),
+    vgpo_multiplier_sd: sd(tokens),
+    vgpo_multiplier_first_half: half[0]!.n > 0 ? half[0]!.sum / half[0]!.n : 0,
+    vgpo_multiplier_second_half: half[1]!.n > 0 ? half[1]!.sum / half[1]!.n : 0,
+    vgpo_gate_fraction: tokens.length === 0 ? 0 : gated / tokens.length,
+    vgpo_intra_sd: sd(intra),
+    vgpo_inter_sd: sd(inter),
+  };
+}
+
+/**
  * VGPO token re-weighting (METHODS.md §3.2; "Visually-Guided Policy Optimization", arXiv 2604.09349; official code
  * `wzb-bupt/VGPO`): each response token's last-layer hidden state is compared (cosine, Eq. 3) with the mean of the
  * row's image-token hidden states (Eq. 2), late visually-focused tokens are boosted (Eq. 5–6), and the advantage is
@@ -243,8 +305,14 @@ export function vgpoFromCosines(
 export class VgpoTokenWeighter implements TokenWeighter {
   readonly forwardRequest: ForwardRequest = { hiddenStates: true, imageHiddenStates: true };
   private warned = false;
+  private lastMetrics: Record<string, number> = {};
 
   constructor(private readonly options: VgpoOptions) {}
+
+  /** The last {@link weights} call's {@link vgpoStepMetrics} (empty before the first). */
+  stepMetrics(): Record<string, number> {
+    return { ...this.lastMetrics };
+  }
 
   /** Cosines `S [N, T]` (Eq. 3) and whether each row has image tokens (‖μ_v‖ > 0). */
   static cosines(hidden: tf.Tensor3D, imageHidden: tf.Tensor3D, epsilon: number): { S: tf.Tensor2D; prototypeNorm: tf.Tensor1D } {
@@ -290,8 +358,9 @@ export class VgpoTokenWeighter implements TokenWeighter {
       this.warned = true;
       console.warn('vgpo: some prompts have no image tokens; their tokens are not re-weighted (factor 1, METHODS.md V-7)');
     }
-    const { multipliers } = vgpoFromCosines(s, Float32Array.from(mask), input.groupIndex, N, T, this.options, hasImage);
-    return tf.tensor2d(multipliers, [N, T]);
+    const breakdown = vgpoFromCosines(s, Float32Array.from(mask), input.groupIndex, N, T, this.options, hasImage);
+    this.lastMetrics = vgpoStepMetrics(breakdown, mask, N, T, this.options, hasImage);
+    return tf.tensor2d(breakdown.multipliers, [N, T]);
   }
 }
 

@@ -2,7 +2,14 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '@mmrl/core';
-import { VgpoTokenWeighter, vgpoFromCosines, vgpoWeighter, type VgpoOptions } from '../../src/weighting/vgpo.js';
+import {
+  VgpoTokenWeighter,
+  vgpoFromCosines,
+  vgpoStepMetrics,
+  vgpoWeighter,
+  type VgpoBreakdown,
+  type VgpoOptions,
+} from '../../src/weighting/vgpo.js';
 
 before(async () => {
   await initBackend('wasm');
@@ -293,4 +300,78 @@ test('intra: false / inter: false drop one factor (the VGPO Table 3 ablation arm
       }
     }
   }
+});
+
+test('step metrics: the multiplier spread, its halves, the gate, the factors (hand-computed)', () => {
+  // N = 3, T = 3. Row 0: 3 tokens, row 1: 2 tokens, row 2: 1 token and no image (hasImage 0: not counted).
+  // Multipliers = intra · inter: row 0 [0.5, 1, 0.25]·2 = [1, 2, 0.5]; row 1 [0.1, 0.7]·2 = [0.2, 1.4].
+  const f = (xs: number[]) => Float32Array.from(xs);
+  const b: VgpoBreakdown = {
+    score: f(Array(9).fill(0)),
+    gate: f([0, 0, 1, 0, 1, 0, 0, 0, 0]),
+    w: f(Array(9).fill(0)),
+    wHat: f(Array(9).fill(0)),
+    intra: f([0.5, 1, 0.25, 0.1, 0.7, 0, 1, 0, 0]),
+    s: f([0, 0, 0]),
+    sHat: f([0, 0, 0]),
+    inter: f([2, 2, 1]),
+    multipliers: f([1, 2, 0.5, 0.2, 1.4, 0, 1, 0, 0]),
+  };
+  const mask = [1, 1, 1, 1, 1, 0, 1, 0, 0];
+  const on = { intra: true, inter: true };
+  const m = vgpoStepMetrics(b, mask, 3, 3, on, [1, 1, 0]);
+  // Tokens [1, 2, 0.5, 0.2, 1.4]: mean 1.02; squared deviations sum 2.048 → sd √0.4096 = 0.64.
+  // First halves (⌈3/2⌉ = 2, ⌈2/2⌉ = 1 tokens): [1, 2, 0.2] → 16/15; second halves [0.5, 1.4] → 0.95.
+  // Gate 2 of 5; intra [0.5, 1, 0.25, 0.1, 0.7]: mean 0.51, sd √0.1024 = 0.32; inter [2, 2]: sd 0.
+  const expected: Record<string, number> = {
+    vgpo_multiplier_mean: 1.02,
+    vgpo_multiplier_sd: 0.64,
+    vgpo_multiplier_first_half: 16 / 15,
+    vgpo_multiplier_second_half: 0.95,
+    vgpo_gate_fraction: 0.4,
+    vgpo_intra_sd: 0.32,
+    vgpo_inter_sd: 0,
+  };
+  assert.deepEqual(Object.keys(m).sort(), Object.keys(expected).sort());
+  for (const [k, v] of Object.entries(expected)) assert.ok(Math.abs(m[k]! - v) < 1e-6, `${k}: ${m[k]} vs ${v}`);
+  // Every row with image tokens (hasImage omitted): row 2 joins with one token, inter [2, 2, 1] → sd √(2/9).
+  const all = vgpoStepMetrics(b, mask, 3, 3, on);
+  assert.ok(Math.abs(all['vgpo_inter_sd']! - Math.sqrt(2 / 9)) < 1e-6);
+  assert.ok(Math.abs(all['vgpo_multiplier_mean']! - 6.1 / 6) < 1e-6);
+  // A disabled factor is 1 everywhere: its sd is 0.
+  const noIntra = vgpoStepMetrics(b, mask, 3, 3, { intra: false, inter: true }, [1, 1, 0]);
+  assert.equal(noIntra['vgpo_intra_sd'], 0);
+  assert.equal(vgpoStepMetrics(b, mask, 3, 3, { intra: true, inter: false }, [1, 1, 0])['vgpo_inter_sd'], 0);
+  // No row with image tokens, or an empty mask: every metric 0 (never NaN).
+  for (const none of [vgpoStepMetrics(b, mask, 3, 3, on, [0, 0, 0]), vgpoStepMetrics(b, Array(9).fill(0), 3, 3, on)]) {
+    for (const v of Object.values(none)) assert.equal(v, 0);
+  }
+});
+
+test('step metrics through the weighter: empty before the first batch, then those of its breakdown', async () => {
+  const weighter = new VgpoTokenWeighter(OFFICIAL);
+  assert.deepEqual(weighter.stepMetrics(), {});
+  const hidden = tf.tensor3d([
+    [[1, 0], [0, 1], [1, 1]],
+    [[1, 1], [-1, 0], [0, 0]],
+  ]);
+  const imageHidden = tf.tensor3d([[[1, 0]], [[0, 1]]]);
+  const mask = tf.tensor2d([
+    [1, 1, 1],
+    [1, 1, 0],
+  ]);
+  const out = (await weighter.weights({
+    advantages: tf.ones([2, 3]),
+    mask,
+    oldLogprobs: tf.zeros([2, 3]),
+    groupIndex: Int32Array.from([0, 0]),
+    forward: { logprobs: tf.zeros([2, 3]), hiddenStates: hidden, imageHiddenStates: imageHidden },
+  })) as tf.Tensor2D;
+  const { S } = VgpoTokenWeighter.cosines(hidden, imageHidden, OFFICIAL.epsilon);
+  const maskData = Float32Array.from([1, 1, 1, 1, 1, 0]);
+  const breakdown = vgpoFromCosines((await S.data()) as Float32Array, maskData, Int32Array.from([0, 0]), 2, 3, OFFICIAL, [1, 1]);
+  assert.deepEqual(weighter.stepMetrics(), vgpoStepMetrics(breakdown, maskData, 2, 3, OFFICIAL, [1, 1]));
+  close(await out.data(), Array.from(breakdown.multipliers), 1e-6, 'multipliers');
+  assert.ok(weighter.stepMetrics()['vgpo_multiplier_sd']! > 0);
+  tf.dispose([hidden, imageHidden, mask, out, S]);
 });
