@@ -136,8 +136,8 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     'regime-count-small.yaml': 400,
     'tgrl-beta.yaml': 400,
     'tgrl-components.yaml': 400,
-    'vgpo-compensation.yaml': 50,
-    'vgpo-intra-inter.yaml': 50,
+    'vgpo-compensation.yaml': 400,
+    'vgpo-intra-inter.yaml': 400,
   };
   assert.deepEqual(specs.sort(), Object.keys(steps));
   for (const f of specs) {
@@ -164,6 +164,16 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
   for (let seed = 1; seed <= 8; seed++) {
     assert.equal(components.get(`tgrl/${seed}`), beta.get(`beta5/${seed}`), `TGRL seed ${seed}`);
     assert.equal(components.get(`no-expert/${seed}`), beta.get(`grpo/${seed}`), `GRPO seed ${seed}`);
+  }
+  // The VGPO specs run on the count regime's DAPO host: their dapo arm is regime-count-small's, and
+  // vgpo-compensation's late arm is vgpo-intra-inter's vgpo (--reuse copies them).
+  const regime = await hashes('regime-count-small.yaml');
+  const intraInter = await hashes('vgpo-intra-inter.yaml');
+  const compensation = await hashes('vgpo-compensation.yaml');
+  for (let seed = 1; seed <= 5; seed++) {
+    assert.equal(intraInter.get(`dapo/${seed}`), regime.get(`dapo/${seed}`), `DAPO seed ${seed}`);
+    assert.equal(compensation.get(`dapo/${seed}`), regime.get(`dapo/${seed}`), `DAPO seed ${seed}`);
+    assert.equal(compensation.get(`late/${seed}`), intraInter.get(`vgpo/${seed}`), `VGPO seed ${seed}`);
   }
 });
 
