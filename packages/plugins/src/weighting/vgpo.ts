@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Type, type Static } from '@sinclair/typebox';
 import { defineStrategy, type ForwardRequest, type TokenWeighter, type WeighterInput } from '@mmrl/core';
+import { mean, std } from '../advantage/group-stats.js';
 
 export const VGPO_MODES = ['official', 'paper'] as const;
 export type VgpoMode = (typeof VGPO_MODES)[number];
@@ -257,11 +258,8 @@ export function vgpoStepMetrics(
   const tokens: number[] = [];
   const intra: number[] = [];
   const inter: number[] = [];
+  const halves: [number[], number[]] = [[], []];
   let gated = 0;
-  const half = [
-    { sum: 0, n: 0 },
-    { sum: 0, n: 0 },
-  ];
   for (let i = 0; i < N; i++) {
     if (hasImage && !(hasImage[i]! > 0)) continue;
     const positions: number[] = [];
@@ -274,24 +272,18 @@ export function vgpoStepMetrics(
       tokens.push(m);
       intra.push(options.intra === false ? 1 : b.intra[i * T + t]!);
       gated += b.gate[i * T + t]!;
-      const h = half[k < firstHalf ? 0 : 1]!;
-      h.sum += m;
-      h.n += 1;
+      halves[k < firstHalf ? 0 : 1].push(m);
     }
   }
-  const mean = (xs: number[]) => (xs.length === 0 ? 0 : xs.reduce((a, x) => a + x, 0) / xs.length);
-  const sd = (xs: number[]) => {
-    const m = mean(xs);
-    return xs.length === 0 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / xs.length);
-  };
+  const meanOrZero = (xs: number[]) => (xs.length === 0 ? 0 : mean(xs));
   return {
-    vgpo_multiplier_mean: mean(tokens),
-    vgpo_multiplier_sd: sd(tokens),
-    vgpo_multiplier_first_half: half[0]!.n > 0 ? half[0]!.sum / half[0]!.n : 0,
-    vgpo_multiplier_second_half: half[1]!.n > 0 ? half[1]!.sum / half[1]!.n : 0,
+    vgpo_multiplier_mean: meanOrZero(tokens),
+    vgpo_multiplier_sd: std(tokens, 'population'),
+    vgpo_multiplier_first_half: meanOrZero(halves[0]),
+    vgpo_multiplier_second_half: meanOrZero(halves[1]),
     vgpo_gate_fraction: tokens.length === 0 ? 0 : gated / tokens.length,
-    vgpo_intra_sd: sd(intra),
-    vgpo_inter_sd: sd(inter),
+    vgpo_intra_sd: std(intra, 'population'),
+    vgpo_inter_sd: std(inter, 'population'),
   };
 }
 
