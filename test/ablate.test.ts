@@ -130,8 +130,9 @@ test('spec errors name the spec file, the JSON pointer of the bad factor level a
 test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL steps) with absolute paths and claims', async () => {
   const dir = join(ROOT, 'examples/ablations');
   const specs = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
-  // RL steps of every run: the 50-step specs of the shipped student, and the calibrated regimes (docs/regimes.md).
+  // RL steps of every run: the 50-step spec of the shipped student, and the calibrated regimes (docs/regimes.md).
   const steps: Record<string, number> = {
+    'ivr-grpo.yaml': 400,
     'ivr-rectified.yaml': 50,
     'regime-count-small.yaml': 400,
     'tgrl-beta.yaml': 400,
@@ -174,6 +175,16 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     assert.equal(intraInter.get(`dapo/${seed}`), regime.get(`dapo/${seed}`), `DAPO seed ${seed}`);
     assert.equal(compensation.get(`dapo/${seed}`), regime.get(`dapo/${seed}`), `DAPO seed ${seed}`);
     assert.equal(compensation.get(`late/${seed}`), intraInter.get(`vgpo/${seed}`), `VGPO seed ${seed}`);
+  }
+  // The IVR-R1 regime: both arms start from the student that learned the critique and rectification turns, and
+  // differ only in the trajectory source and the shaping weighter.
+  const ivr = await expandAblation(await loadAblationSpec(join(dir, 'ivr-grpo.yaml')));
+  for (const run of ivr.runs) {
+    assert.match(run.config.init.checkpoint!, /examples\/checkpoints\/student-small-rect$/);
+    assert.equal(run.config.trainer.promptsPerStep, 16);
+    const sources = run.config.trainer.sources.map((s) => s.name);
+    const weighters = run.config.trainer.weighters.map((w) => w.name);
+    assert.deepEqual([sources, weighters], run.arm === 'ivr' ? [['ivr-rectification'], ['ivr-shaping']] : [['on-policy'], []]);
   }
 });
 
