@@ -181,7 +181,7 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
   const ivr = await expandAblation(await loadAblationSpec(join(dir, 'ivr-grpo.yaml')));
   for (const run of ivr.runs) {
     assert.match(run.config.init.checkpoint!, /examples\/checkpoints\/student-small-rect$/);
-    assert.equal(run.config.trainer.promptsPerStep, 16);
+    assert.equal(run.config.trainer.promptsPerStep, 24);
     const sources = run.config.trainer.sources.map((s) => s.name);
     const weighters = run.config.trainer.weighters.map((w) => w.name);
     assert.deepEqual([sources, weighters], run.arm === 'ivr' ? [['ivr-rectification'], ['ivr-shaping']] : [['on-policy'], []]);
