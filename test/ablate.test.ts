@@ -136,6 +136,7 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     'ivr-rectified.yaml': 50,
     'regime-count-small.yaml': 400,
     'tgrl-beta.yaml': 400,
+    'tgrl-beta5-beta1.yaml': 400,
     'tgrl-components.yaml': 400,
     'vgpo-compensation.yaml': 400,
     'vgpo-intra-inter.yaml': 400,
@@ -162,10 +163,14 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
   const hashes = async (f: string) =>
     new Map((await expandAblation(await loadAblationSpec(join(dir, f)))).runs.map((r) => [`${r.arm}/${r.seed}`, r.hash]));
   const [components, beta] = [await hashes('tgrl-components.yaml'), await hashes('tgrl-beta.yaml')];
+  const betaSeeds = await hashes('tgrl-beta5-beta1.yaml');
   for (let seed = 1; seed <= 8; seed++) {
     assert.equal(components.get(`tgrl/${seed}`), beta.get(`beta5/${seed}`), `TGRL seed ${seed}`);
     assert.equal(components.get(`no-expert/${seed}`), beta.get(`grpo/${seed}`), `GRPO seed ${seed}`);
+    // tgrl-beta5-beta1 is tgrl-beta's β = 1 and β = 5 arms with more seeds: its first 8 are tgrl-beta's runs.
+    for (const arm of ['beta1', 'beta5']) assert.equal(betaSeeds.get(`${arm}/${seed}`), beta.get(`${arm}/${seed}`), `${arm} seed ${seed}`);
   }
+  assert.equal(betaSeeds.size, 2 * 18, 'tgrl-beta5-beta1: 2 arms × the 18 seeds its power line asked for');
   // The VGPO specs run on the count regime's DAPO host: their dapo arm is regime-count-small's, and
   // vgpo-compensation's late arm is vgpo-intra-inter's vgpo (--reuse copies them).
   const regime = await hashes('regime-count-small.yaml');

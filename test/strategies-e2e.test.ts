@@ -144,17 +144,20 @@ for (const name of ['ppo-clip', 'fipo']) {
 for (const name of ['delta-logp', 'vgpo', 'tor']) {
   test(`token-weighter ${name}: 2 steps`, async () => {
     const rows = await train({ weighters: [{ name, options: {} }] });
-    // VGPO logs what its re-weighting did every step (the weighter's stepMetrics); the others log none.
+    // Each logs what its re-weighting had to act on every step (the weighter's stepMetrics), under its own prefix.
+    const expected: Record<string, string[]> = {
+      vgpo: ['vgpo_multiplier_mean', 'vgpo_multiplier_sd', 'vgpo_gate_fraction', 'vgpo_intra_sd', 'vgpo_inter_sd'],
+      tor: ['tor_tokens', 'tor_entropy_mean', 'tor_image_dependence_mean', 'tor_overlap_fraction', 'tor_zero_fraction'],
+      'delta-logp': ['dlogp_prob_mean', 'dlogp_low_prob_fraction', 'dlogp_weight_mean', 'dlogp_weight_sd'],
+    };
+    const prefixes = ['vgpo_', 'tor_', 'dlogp_'];
     for (const r of rows) {
-      const keys = Object.keys(r).filter((k) => k.startsWith('vgpo_'));
-      if (name === 'vgpo') {
-        for (const k of ['vgpo_multiplier_mean', 'vgpo_multiplier_sd', 'vgpo_gate_fraction', 'vgpo_intra_sd', 'vgpo_inter_sd']) {
-          assert.ok(Number.isFinite(r[k]), `${k} in ${JSON.stringify(r)}`);
-        }
-        assert.ok(r['vgpo_gate_fraction']! > 0 && r['vgpo_gate_fraction']! <= 1);
-      } else {
-        assert.deepEqual(keys, []);
-      }
+      for (const k of expected[name]!) assert.ok(Number.isFinite(r[k]), `${k} in ${JSON.stringify(r)}`);
+      const own = expected[name]![0]!.split('_')[0]! + '_';
+      assert.deepEqual(Object.keys(r).filter((k) => prefixes.some((p) => k.startsWith(p)) && !k.startsWith(own)), [], 'no other weighter\'s metrics');
+      if (name === 'vgpo') assert.ok(r['vgpo_gate_fraction']! > 0 && r['vgpo_gate_fraction']! <= 1);
+      if (name === 'tor') assert.ok(r['tor_tokens']! > 0 && r['tor_zero_fraction']! >= 0 && r['tor_zero_fraction']! < 1);
+      if (name === 'delta-logp') assert.ok(r['dlogp_weight_mean']! >= 1 && r['dlogp_weight_mean']! <= 1.2);
     }
   });
 }

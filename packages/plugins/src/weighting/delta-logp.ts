@@ -26,19 +26,70 @@ export const DeltaLogpOptions = Type.Object(
 export type DeltaLogpOptions = Static<typeof DeltaLogpOptions>;
 
 /**
+ * What Δlog p had to act on in one rollout batch (the input of its mechanism, for `docs/regimes.md`): from the
+ * old-policy token probabilities `p`, the weights `w` and the `mask` (flat, same length), over the valid tokens:
+ * `dlogp_prob_mean` (mean p), `dlogp_low_prob_fraction` (share with p < 0.5: the tokens it up-weights most),
+ * `dlogp_weight_mean`, `dlogp_weight_sd` (population sd: 0 means Δlog p is its host up to a scale),
+ * `dlogp_weight_max`. All 0 without valid tokens.
+ */
+export function deltaLogpStepMetrics(p: ArrayLike<number>, w: ArrayLike<number>, mask: ArrayLike<number>): Record<string, number> {
+  let n = 0;
+  let pSum = 0;
+  let low = 0;
+  let wSum = 0;
+  let wSq = 0;
+  let wMax = 0;
+  for (let i = 0; i < mask.length; i++) {
+    if (!(mask[i]! > 0)) continue;
+    n++;
+    pSum += p[i]!;
+    if (p[i]! < 0.5) low++;
+    wSum += w[i]!;
+    wSq += w[i]! * w[i]!;
+    wMax = Math.max(wMax, w[i]!);
+  }
+  if (n === 0) return { dlogp_prob_mean: 0, dlogp_low_prob_fraction: 0, dlogp_weight_mean: 0, dlogp_weight_sd: 0, dlogp_weight_max: 0 };
+  const wMean = wSum / n;
+  return {
+    dlogp_prob_mean: pSum / n,
+    dlogp_low_prob_fraction: low / n,
+    dlogp_weight_mean: wMean,
+    dlogp_weight_sd: Math.sqrt(Math.max(0, wSq / n - wMean * wMean)),
+    dlogp_weight_max: wMax,
+  };
+}
+
+/**
  * Δlog p token re-weighting (METHODS.md §3.4; "On the Direction of RLVR Updates", arXiv 2603.22117, official code
  * `logp_ray_trainer.py`, `method = reshape_reversed`): low-probability tokens get larger advantages,
  *   p_{i,t} = exp(ℓold_{i,t}),  w_{i,t} = 1 + c·(1 − p_{i,t}) ∈ [1, 1 + c],  Ã = A · w,
  * on all response tokens and both signs of A (L-1), with πθold at the rollout temperature (L-2).
- * Input `oldLogprobs [N, T]`; output a non-negative multiplier `[N, T]` (0 on padding).
+ * Input `oldLogprobs [N, T]`; output a non-negative multiplier `[N, T]` (0 on padding). Logs
+ * {@link deltaLogpStepMetrics} (one asynchronous read of p and w per call).
  */
 export class DeltaLogpTokenWeighter implements TokenWeighter {
+  private lastMetrics: Record<string, number> = {};
+
   constructor(private readonly options: DeltaLogpOptions) {}
 
-  weights(input: WeighterInput): tf.Tensor2D {
+  async weights(input: WeighterInput): Promise<tf.Tensor2D> {
+    const p = tf.tidy(() => tf.exp(input.oldLogprobs));
+    const w = this.weightsOf(p, input.mask);
+    const [pData, wData, mData] = await Promise.all([p.data(), w.data(), input.mask.data()]);
+    p.dispose();
+    this.lastMetrics = deltaLogpStepMetrics(pData, wData, mData);
+    return w;
+  }
+
+  /** {@link deltaLogpStepMetrics} of the last {@link weights} call (empty before the first). */
+  stepMetrics(): Record<string, number> {
+    return { ...this.lastMetrics };
+  }
+
+  /** The multiplier `[N, T]` of the configured variant from token probabilities `p [N, T]`. */
+  private weightsOf(p: tf.Tensor, mask: tf.Tensor2D): tf.Tensor2D {
     const { c, variant } = this.options;
     return tf.tidy(() => {
-      const p = tf.exp(input.oldLogprobs);
       let w: tf.Tensor;
       switch (variant) {
         case 'reshape-reversed':
@@ -54,7 +105,7 @@ export class DeltaLogpTokenWeighter implements TokenWeighter {
           w = tf.add(c, tf.mul(p, tf.sub(1, p)));
           break;
       }
-      return tf.mul(tf.relu(w), input.mask) as tf.Tensor2D;
+      return tf.mul(tf.relu(w), mask) as tf.Tensor2D;
     });
   }
 }

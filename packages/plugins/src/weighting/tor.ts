@@ -77,6 +77,56 @@ function topK(scores: ArrayLike<number>, candidates: number[], k: number, tieOrd
  */
 export type TorTieOrder = ArrayLike<number> | { reasoning?: ArrayLike<number>; perception?: ArrayLike<number> };
 
+/** The two token sets of a ToR selection, as flat row-major indices into `[N·T]`. */
+export interface TorSets {
+  /** T_r: the top ⌈q_r·N_tok⌉ valid tokens by top-p entropy H. */
+  reasoning: number[];
+  /** T_p: the top ⌈q_p·N_tok⌉ valid tokens by S = |ℓold − ℓ∅|. */
+  perception: number[];
+  /** The valid tokens (`mask > 0`), N_tok of them. */
+  valid: number[];
+}
+
+function tieOrders(tieOrder: TorTieOrder | undefined): { reasoning?: ArrayLike<number>; perception?: ArrayLike<number> } {
+  if (tieOrder !== undefined && 'length' in tieOrder) return { reasoning: tieOrder, perception: tieOrder };
+  return tieOrder ?? {};
+}
+
+/**
+ * ToR's token sets (METHODS.md §3.3), a pure function on flat row-major `[N·T]` arrays: over all valid tokens of the
+ * batch (`mask > 0`, N_tok of them), T_r = the top ⌈q_r·N_tok⌉ by `h` (top-p entropy), T_p = the top ⌈q_p·N_tok⌉ by
+ * `s` (|ℓold − ℓ∅|), exactly that many even with ties ({@link TorTieOrder}; default: index order).
+ * @throws Error when the lengths differ.
+ */
+export function selectTorSets(
+  h: ArrayLike<number>,
+  s: ArrayLike<number>,
+  mask: ArrayLike<number>,
+  options: Pick<TorOptions, 'reasoningQuantile' | 'perceptionQuantile'>,
+  tieOrder?: TorTieOrder,
+): TorSets {
+  const n = mask.length;
+  const { reasoning: reasoningOrder, perception: perceptionOrder } = tieOrders(tieOrder);
+  for (const [name, a] of [['h', h], ['s', s], ['tieOrder.reasoning', reasoningOrder], ['tieOrder.perception', perceptionOrder]] as const) {
+    if (a !== undefined && a.length !== n) throw new Error(`tor: ${name} has length ${a.length}, the mask ${n}`);
+  }
+  const valid: number[] = [];
+  for (let i = 0; i < n; i++) if (mask[i]! > 0) valid.push(i);
+  return {
+    reasoning: topK(h, valid, torSetSize(options.reasoningQuantile, valid.length), reasoningOrder),
+    perception: topK(s, valid, torSetSize(options.perceptionQuantile, valid.length), perceptionOrder),
+    valid,
+  };
+}
+
+/** w = γ_r on T_r, γ_p on T_p \ T_r, 0 elsewhere and on padding; a token in both sets gets γ_r only (T-6). */
+function torWeightsOf(sets: TorSets, n: number, options: Pick<TorOptions, 'reasoningWeight' | 'perceptionWeight'>): Float32Array {
+  const w = new Float32Array(n);
+  for (const i of sets.perception) w[i] = options.perceptionWeight;
+  for (const i of sets.reasoning) w[i] = options.reasoningWeight;
+  return w;
+}
+
 /**
  * ToR selection (METHODS.md §3.3), a pure function on flat row-major `[N·T]` arrays:
  * over all valid tokens of the batch (`mask > 0`, N_tok of them), T_r = the top ⌈q_r·N_tok⌉ by `h` (top-p entropy),
@@ -92,20 +142,75 @@ export function selectTorWeights(
   options: TorSelectionOptions,
   tieOrder?: TorTieOrder,
 ): Float32Array {
-  const n = mask.length;
-  const single = tieOrder !== undefined && 'length' in tieOrder;
-  const reasoningOrder = single ? (tieOrder as ArrayLike<number>) : (tieOrder as { reasoning?: ArrayLike<number> } | undefined)?.reasoning;
-  const perceptionOrder = single ? (tieOrder as ArrayLike<number>) : (tieOrder as { perception?: ArrayLike<number> } | undefined)?.perception;
-  for (const [name, a] of [['h', h], ['s', s], ['tieOrder.reasoning', reasoningOrder], ['tieOrder.perception', perceptionOrder]] as const) {
-    if (a !== undefined && a.length !== n) throw new Error(`tor: ${name} has length ${a.length}, the mask ${n}`);
+  return torWeightsOf(selectTorSets(h, s, mask, options, tieOrder), mask.length, options);
+}
+
+/**
+ * What ToR's selection had to act on in one rollout batch (the input of its mechanism, for `docs/regimes.md`), from
+ * flat row-major `[N·T]` arrays: `h` top-p entropies (nats), `s` image dependences |ℓold − ℓ∅| (nats), `mask`, and
+ * the {@link TorSets} chosen from them. Plain numbers, logged per RL step (`stepMetrics`); all 0 without valid tokens:
+ * - `tor_tokens`: N_tok;
+ * - `tor_entropy_mean`, `tor_entropy_zero_fraction`: mean H and the share of tokens with H = 0 (one token holds the
+ *   top-p mass: nothing to rank them by);
+ * - `tor_entropy_threshold`, `tor_image_dependence_threshold`: the smallest H in T_r and the smallest S in T_p;
+ * - `tor_image_dependence_mean`: mean S;
+ * - `tor_reasoning_tied_fraction`, `tor_perception_tied_fraction`: the share of T_r (T_p) picked at random among
+ *   tokens tied at the threshold, more of them than slots left (1 when the threshold is a tie of zeros filling the
+ *   whole set: the selection is then a lottery, not a ranking);
+ * - `tor_overlap_fraction`: |T_r ∩ T_p| / N_tok; `tor_zero_fraction`: the share of tokens in neither set (weight 0);
+ * - `tor_reasoning_first_half`, `tor_perception_first_half`: the share of T_r (T_p) in the first ⌈T_i/2⌉ valid
+ *   tokens of its response (T_i: the row's valid tokens; `cols` is T).
+ */
+export function torStepMetrics(
+  h: ArrayLike<number>,
+  s: ArrayLike<number>,
+  mask: ArrayLike<number>,
+  sets: TorSets,
+  cols: number,
+): Record<string, number> {
+  const n = sets.valid.length;
+  const keys = ['tor_tokens', 'tor_entropy_mean', 'tor_entropy_zero_fraction', 'tor_entropy_threshold', 'tor_image_dependence_mean',
+    'tor_image_dependence_threshold', 'tor_reasoning_tied_fraction', 'tor_perception_tied_fraction', 'tor_overlap_fraction',
+    'tor_zero_fraction', 'tor_reasoning_first_half', 'tor_perception_first_half'];
+  if (n === 0) return Object.fromEntries(keys.map((k) => [k, 0]));
+  const mean = (a: ArrayLike<number>) => sets.valid.reduce((acc, i) => acc + a[i]!, 0) / n;
+  const threshold = (a: ArrayLike<number>, set: number[]) => (set.length ? set.reduce((t, i) => Math.min(t, a[i]!), Infinity) : 0);
+  // Share of `set` drawn among ties at its threshold: slots left at the threshold, when more tokens share it.
+  const tied = (a: ArrayLike<number>, set: number[]) => {
+    if (!set.length) return 0;
+    const t = threshold(a, set);
+    const above = sets.valid.filter((i) => a[i]! > t).length;
+    const atThreshold = sets.valid.filter((i) => a[i]! === t).length;
+    const slots = set.length - above;
+    return atThreshold > slots ? slots / set.length : 0;
+  };
+  // Position of each valid token within its row's valid tokens, and the row's count.
+  const position = new Map<number, number>();
+  const rowCount = new Map<number, number>();
+  for (const i of sets.valid) {
+    const row = Math.floor(i / cols);
+    const k = rowCount.get(row) ?? 0;
+    position.set(i, k);
+    rowCount.set(row, k + 1);
   }
-  const valid: number[] = [];
-  for (let i = 0; i < n; i++) if (mask[i]! > 0) valid.push(i);
-  const w = new Float32Array(n);
-  for (const i of topK(s, valid, torSetSize(options.perceptionQuantile, valid.length), perceptionOrder)) w[i] = options.perceptionWeight;
-  // A token in both sets gets γ_r only (T-6).
-  for (const i of topK(h, valid, torSetSize(options.reasoningQuantile, valid.length), reasoningOrder)) w[i] = options.reasoningWeight;
-  return w;
+  const firstHalf = (set: number[]) =>
+    set.length ? set.filter((i) => position.get(i)! < Math.ceil(rowCount.get(Math.floor(i / cols))! / 2)).length / set.length : 0;
+  const inReasoning = new Set(sets.reasoning);
+  const overlap = sets.perception.filter((i) => inReasoning.has(i)).length;
+  return {
+    tor_tokens: n,
+    tor_entropy_mean: mean(h),
+    tor_entropy_zero_fraction: sets.valid.filter((i) => h[i]! === 0).length / n,
+    tor_entropy_threshold: threshold(h, sets.reasoning),
+    tor_image_dependence_mean: mean(s),
+    tor_image_dependence_threshold: threshold(s, sets.perception),
+    tor_reasoning_tied_fraction: tied(h, sets.reasoning),
+    tor_perception_tied_fraction: tied(s, sets.perception),
+    tor_overlap_fraction: overlap / n,
+    tor_zero_fraction: (n - (sets.reasoning.length + sets.perception.length - overlap)) / n,
+    tor_reasoning_first_half: firstHalf(sets.reasoning),
+    tor_perception_first_half: firstHalf(sets.perception),
+  };
 }
 
 /**
@@ -113,11 +218,12 @@ export function selectTorWeights(
  * (highest top-p entropy H of πθold) and the perception tokens (largest S = |ℓold − ℓ∅|, ℓ∅ scored with the image
  * removed), selected over the whole rollout batch (T-5); every other token gets 0.
  * Inputs `forward.topPEntropy`, `forward.imagelessLogprobs`, `oldLogprobs`, `mask` `[N, T]`; output `[N, T]`.
- * Ties at a threshold are broken by a seeded generator that advances with every call.
+ * Ties at a threshold are broken by a seeded generator that advances with every call. Logs {@link torStepMetrics}.
  */
 export class TorTokenWeighter implements TokenWeighter {
   readonly forwardRequest: ForwardRequest;
   private readonly rng: Rng;
+  private lastMetrics: Record<string, number> = {};
 
   constructor(private readonly options: TorOptions) {
     this.forwardRequest = { topPEntropy: options.entropyTopP, imagelessLogprobs: true };
@@ -145,11 +251,14 @@ export class TorTokenWeighter implements TokenWeighter {
     const [s, h, m] = await Promise.all([scores.data(), topPEntropy.data(), input.mask.data()]);
     scores.dispose();
     const count = shape[0] * shape[1];
-    const w = selectTorWeights(Array.from(h), Array.from(s), Array.from(m), this.options, {
-      reasoning: this.randomOrder(count),
-      perception: this.randomOrder(count),
-    });
-    return tf.tensor2d(w, shape);
+    const sets = selectTorSets(h, s, m, this.options, { reasoning: this.randomOrder(count), perception: this.randomOrder(count) });
+    this.lastMetrics = torStepMetrics(h, s, m, sets, shape[1]);
+    return tf.tensor2d(torWeightsOf(sets, count, this.options), shape);
+  }
+
+  /** {@link torStepMetrics} of the last {@link weights} call (empty before the first). */
+  stepMetrics(): Record<string, number> {
+    return { ...this.lastMetrics };
   }
 
   /** A uniformly random priority per token (the ranks of a seeded shuffle). */

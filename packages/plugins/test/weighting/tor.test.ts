@@ -3,7 +3,16 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { Value } from '@sinclair/typebox/value';
 import { Rng, VlmModel, collateSequences, disposeBatch, initBackend, type ForwardOutputs, type VlmArchitecture } from '@mmrl/core';
-import { TorOptions, TorTokenWeighter, selectTorWeights, torSetSize, torWeighter, type TorSelectionOptions } from '../../src/weighting/tor.js';
+import {
+  TorOptions,
+  TorTokenWeighter,
+  selectTorSets,
+  selectTorWeights,
+  torSetSize,
+  torStepMetrics,
+  torWeighter,
+  type TorSelectionOptions,
+} from '../../src/weighting/tor.js';
 
 before(async () => {
   await initBackend('wasm');
@@ -108,6 +117,51 @@ test('all-tied scores (all zero entropies) still select exactly ⌈q·N⌉ token
   close(withNaN, [0, 1, 1, 1]);
 });
 
+test('step metrics on F9: entropies, image dependences, thresholds, ties, overlap and where the sets sit', () => {
+  // favour(3): T_r = {0, 3, 8} (H 2.1, 1.5, 1.2); T_p = {2, 7, 3} (S 2.5, 0.88, then 3 of the tie 0.1 at 0, 3, 6).
+  const sets = selectTorSets(H, S, ONES, SEL, favour(3));
+  assert.deepEqual([sets.reasoning, sets.perception], [[0, 3, 8], [2, 7, 3]]);
+  const expected: Record<string, number> = {
+    tor_tokens: 10,
+    tor_entropy_mean: 0.645, // ΣH = 6.45 over 10 tokens
+    tor_entropy_zero_fraction: 0.3, // tokens 1, 4, 7
+    tor_entropy_threshold: 1.2,
+    tor_image_dependence_mean: 0.384, // ΣS = 3.84
+    tor_image_dependence_threshold: 0.1,
+    tor_reasoning_tied_fraction: 0, // one token at H = 1.2, one slot left for it: a ranking
+    tor_perception_tied_fraction: 1 / 3, // one slot among three tokens at S = 0.1: 1 of the 3 picks is a lottery
+    tor_overlap_fraction: 0.1, // token 3 in both
+    tor_zero_fraction: 0.5, // 10 − |{0, 2, 3, 7, 8}|
+    tor_reasoning_first_half: 2 / 3, // first ⌈10/2⌉ = 5 positions: 0 and 3 of {0, 3, 8}
+    tor_perception_first_half: 2 / 3, // 2 and 3 of {2, 7, 3}
+  };
+  const m = torStepMetrics(H, S, ONES, sets, 10);
+  assert.deepEqual(Object.keys(m).sort(), Object.keys(expected).sort());
+  for (const [k, v] of Object.entries(expected)) assert.ok(Math.abs(m[k]! - v) < 1e-12, `${k}: ${m[k]} vs ${v}`);
+
+  // Two rows of T = 4 with padding: row 0 has 3 valid tokens (first half: positions 0, 1), row 1 has 2 (position 0).
+  // N_tok = 5, k = ⌈1.5⌉ = 2: T_r = {0, 2} by H (3, 2), T_p = {1, 4} by S (5, 4).
+  const h = [3, 0, 2, 9, 0, 1, 9, 9];
+  const sc = [0, 5, 0, 9, 4, 0, 9, 9];
+  const mask = [1, 1, 1, 0, 1, 1, 0, 0];
+  const two = torStepMetrics(h, sc, mask, selectTorSets(h, sc, mask, SEL), 4);
+  assert.equal(two['tor_tokens'], 5);
+  assert.equal(two['tor_entropy_zero_fraction'], 0.4);
+  assert.equal(two['tor_reasoning_first_half'], 0.5); // token 0 (position 0) yes, token 2 (position 2 of 3) no
+  assert.equal(two['tor_perception_first_half'], 1); // token 1 (position 1 of 3), token 4 (position 0 of 2)
+  assert.equal(two['tor_zero_fraction'], 0.2); // token 5 only
+
+  // All entropies 0: the reasoning set is a lottery among ties (tied fraction 1, threshold 0).
+  const zeros = new Array(20).fill(0);
+  const all = new Array(20).fill(1);
+  const lottery = torStepMetrics(zeros, zeros, all, selectTorSets(zeros, zeros, all, SEL), 20);
+  assert.deepEqual([lottery['tor_entropy_zero_fraction'], lottery['tor_entropy_threshold'], lottery['tor_reasoning_tied_fraction']], [1, 0, 1]);
+  // No valid tokens: every metric 0, no NaN.
+  const none = torStepMetrics(H, S, new Array(10).fill(0), selectTorSets(H, S, new Array(10).fill(0), SEL), 10);
+  assert.ok(Object.values(none).every((v) => v === 0));
+  assert.equal(Object.keys(none).length, Object.keys(expected).length);
+});
+
 /** WeighterInput of one or more rows built by hand. */
 function handInput(h: number[][], lOld: number[][], lBlind: number[][], mask: number[][]) {
   const oldLogprobs = tf.tensor2d(lOld);
@@ -135,8 +189,15 @@ test('schema defaults, forwardRequest and registration', () => {
 test('weights() on F9 tensors: the table up to the tie at S = 0.1; no tensors leak; missing inputs throw', async () => {
   const x = handInput([H], [L_OLD], [L_BLIND], [ONES]);
   const before = tf.memory().numTensors;
-  const w = await new TorTokenWeighter(DEFAULTS).weights(x);
+  const weighter = new TorTokenWeighter(DEFAULTS);
+  assert.deepEqual(weighter.stepMetrics(), {});
+  const w = await weighter.weights(x);
   assert.deepEqual(w.shape, [1, 10]);
+  // The step metrics of that call: F9's entropies (exact), its 10 tokens and 3 + 3 selected.
+  const metrics = weighter.stepMetrics();
+  assert.equal(metrics['tor_tokens'], 10);
+  assert.ok(Math.abs(metrics['tor_entropy_mean']! - 0.645) < 1e-6);
+  assert.ok(Math.abs(metrics['tor_entropy_threshold']! - 1.2) < 1e-6);
   const data = await w.data();
   w.dispose();
   assert.equal(tf.memory().numTensors, before);
