@@ -138,6 +138,7 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     'tgrl-beta.yaml': 400,
     'tgrl-beta5-beta1.yaml': 400,
     'tgrl-components.yaml': 400,
+    'tor-delta-logp.yaml': 400,
     'vgpo-compensation.yaml': 400,
     'vgpo-intra-inter.yaml': 400,
   };
@@ -176,7 +177,11 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
   const regime = await hashes('regime-count-small.yaml');
   const intraInter = await hashes('vgpo-intra-inter.yaml');
   const compensation = await hashes('vgpo-compensation.yaml');
+  // tor-delta-logp's hosts are regime-count-small's grpo and dapo arms too.
+  const tokenWeighters = await hashes('tor-delta-logp.yaml');
   for (let seed = 1; seed <= 5; seed++) {
+    assert.equal(tokenWeighters.get(`grpo/${seed}`), regime.get(`grpo/${seed}`), `GRPO seed ${seed}`);
+    assert.equal(tokenWeighters.get(`dapo/${seed}`), regime.get(`dapo/${seed}`), `DAPO seed ${seed}`);
     assert.equal(intraInter.get(`dapo/${seed}`), regime.get(`dapo/${seed}`), `DAPO seed ${seed}`);
     assert.equal(compensation.get(`dapo/${seed}`), regime.get(`dapo/${seed}`), `DAPO seed ${seed}`);
     assert.equal(compensation.get(`late/${seed}`), intraInter.get(`vgpo/${seed}`), `VGPO seed ${seed}`);
