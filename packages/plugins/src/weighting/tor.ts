@@ -145,10 +145,26 @@ export function selectTorWeights(
   return torWeightsOf(selectTorSets(h, s, mask, options, tieOrder), mask.length, options);
 }
 
+/** The keys of {@link torStepMetrics}. */
+export const TOR_STEP_METRICS = [
+  'tor_tokens',
+  'tor_entropy_mean',
+  'tor_entropy_zero_fraction',
+  'tor_entropy_threshold',
+  'tor_image_dependence_mean',
+  'tor_image_dependence_threshold',
+  'tor_reasoning_tied_fraction',
+  'tor_perception_tied_fraction',
+  'tor_overlap_fraction',
+  'tor_zero_fraction',
+  'tor_reasoning_first_half',
+  'tor_perception_first_half',
+] as const;
+
 /**
  * What ToR's selection had to act on in one rollout batch (the input of its mechanism, for `docs/regimes.md`), from
- * flat row-major `[N·T]` arrays: `h` top-p entropies (nats), `s` image dependences |ℓold − ℓ∅| (nats), `mask`, and
- * the {@link TorSets} chosen from them. Plain numbers, logged per RL step (`stepMetrics`); all 0 without valid tokens:
+ * flat row-major `[N·T]` arrays: `h` top-p entropies (nats), `s` image dependences |ℓold − ℓ∅| (nats), and the
+ * {@link TorSets} chosen from them (whose `valid` are the mask's tokens). Plain numbers, logged per RL step (`stepMetrics`); all 0 without valid tokens:
  * - `tor_tokens`: N_tok;
  * - `tor_entropy_mean`, `tor_entropy_zero_fraction`: mean H and the share of tokens with H = 0 (one token holds the
  *   top-p mass: nothing to rank them by);
@@ -161,18 +177,9 @@ export function selectTorWeights(
  * - `tor_reasoning_first_half`, `tor_perception_first_half`: the share of T_r (T_p) in the first ⌈T_i/2⌉ valid
  *   tokens of its response (T_i: the row's valid tokens; `cols` is T).
  */
-export function torStepMetrics(
-  h: ArrayLike<number>,
-  s: ArrayLike<number>,
-  mask: ArrayLike<number>,
-  sets: TorSets,
-  cols: number,
-): Record<string, number> {
+export function torStepMetrics(h: ArrayLike<number>, s: ArrayLike<number>, sets: TorSets, cols: number): Record<string, number> {
   const n = sets.valid.length;
-  const keys = ['tor_tokens', 'tor_entropy_mean', 'tor_entropy_zero_fraction', 'tor_entropy_threshold', 'tor_image_dependence_mean',
-    'tor_image_dependence_threshold', 'tor_reasoning_tied_fraction', 'tor_perception_tied_fraction', 'tor_overlap_fraction',
-    'tor_zero_fraction', 'tor_reasoning_first_half', 'tor_perception_first_half'];
-  if (n === 0) return Object.fromEntries(keys.map((k) => [k, 0]));
+  if (n === 0) return Object.fromEntries(TOR_STEP_METRICS.map((k) => [k, 0]));
   const mean = (a: ArrayLike<number>) => sets.valid.reduce((acc, i) => acc + a[i]!, 0) / n;
   const threshold = (a: ArrayLike<number>, set: number[]) => (set.length ? set.reduce((t, i) => Math.min(t, a[i]!), Infinity) : 0);
   // Share of `set` drawn among ties at its threshold: slots left at the threshold, when more tokens share it.
@@ -252,7 +259,7 @@ export class TorTokenWeighter implements TokenWeighter {
     scores.dispose();
     const count = shape[0] * shape[1];
     const sets = selectTorSets(h, s, m, this.options, { reasoning: this.randomOrder(count), perception: this.randomOrder(count) });
-    this.lastMetrics = torStepMetrics(h, s, m, sets, shape[1]);
+    this.lastMetrics = torStepMetrics(h, s, sets, shape[1]);
     return tf.tensor2d(torWeightsOf(sets, count, this.options), shape);
   }
 
