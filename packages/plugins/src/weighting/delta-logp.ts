@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Type, type Static } from '@sinclair/typebox';
 import { defineStrategy, type TokenWeighter, type WeighterInput } from '@mmrl/core';
+import { mean, std } from '../advantage/group-stats.js';
 
 export const DELTA_LOGP_VARIANTS = ['reshape-reversed', 'reshape', 'normalize', 'middle'] as const;
 export type DeltaLogpVariant = (typeof DELTA_LOGP_VARIANTS)[number];
@@ -33,29 +34,20 @@ export type DeltaLogpOptions = Static<typeof DeltaLogpOptions>;
  * `dlogp_weight_max`. All 0 without valid tokens.
  */
 export function deltaLogpStepMetrics(p: ArrayLike<number>, w: ArrayLike<number>, mask: ArrayLike<number>): Record<string, number> {
-  let n = 0;
-  let pSum = 0;
-  let low = 0;
-  let wSum = 0;
-  let wSq = 0;
-  let wMax = 0;
+  const probs: number[] = [];
+  const weights: number[] = [];
   for (let i = 0; i < mask.length; i++) {
     if (!(mask[i]! > 0)) continue;
-    n++;
-    pSum += p[i]!;
-    if (p[i]! < 0.5) low++;
-    wSum += w[i]!;
-    wSq += w[i]! * w[i]!;
-    wMax = Math.max(wMax, w[i]!);
+    probs.push(p[i]!);
+    weights.push(w[i]!);
   }
-  if (n === 0) return { dlogp_prob_mean: 0, dlogp_low_prob_fraction: 0, dlogp_weight_mean: 0, dlogp_weight_sd: 0, dlogp_weight_max: 0 };
-  const wMean = wSum / n;
+  if (probs.length === 0) return { dlogp_prob_mean: 0, dlogp_low_prob_fraction: 0, dlogp_weight_mean: 0, dlogp_weight_sd: 0, dlogp_weight_max: 0 };
   return {
-    dlogp_prob_mean: pSum / n,
-    dlogp_low_prob_fraction: low / n,
-    dlogp_weight_mean: wMean,
-    dlogp_weight_sd: Math.sqrt(Math.max(0, wSq / n - wMean * wMean)),
-    dlogp_weight_max: wMax,
+    dlogp_prob_mean: mean(probs),
+    dlogp_low_prob_fraction: probs.filter((x) => x < 0.5).length / probs.length,
+    dlogp_weight_mean: mean(weights),
+    dlogp_weight_sd: std(weights, 'population'),
+    dlogp_weight_max: weights.reduce((a, b) => Math.max(a, b), -Infinity),
   };
 }
 

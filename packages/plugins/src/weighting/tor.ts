@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Type, type Static } from '@sinclair/typebox';
 import { Rng, defineStrategy, type ForwardRequest, type TokenWeighter, type WeighterInput } from '@mmrl/core';
+import { mean } from '../advantage/group-stats.js';
 
 export const TorOptions = Type.Object(
   {
@@ -180,17 +181,18 @@ export const TOR_STEP_METRICS = [
 export function torStepMetrics(h: ArrayLike<number>, s: ArrayLike<number>, sets: TorSets, cols: number): Record<string, number> {
   const n = sets.valid.length;
   if (n === 0) return Object.fromEntries(TOR_STEP_METRICS.map((k) => [k, 0]));
-  const mean = (a: ArrayLike<number>) => sets.valid.reduce((acc, i) => acc + a[i]!, 0) / n;
+  const meanOver = (a: ArrayLike<number>) => mean(sets.valid.map((i) => a[i]!));
   const threshold = (a: ArrayLike<number>, set: number[]) => (set.length ? set.reduce((t, i) => Math.min(t, a[i]!), Infinity) : 0);
-  // Share of `set` drawn among ties at its threshold: slots left at the threshold, when more tokens share it.
-  const tied = (a: ArrayLike<number>, set: number[]) => {
+  // Share of `set` drawn among ties at its threshold `t`: the slots left at t, when more tokens share it.
+  const tied = (a: ArrayLike<number>, set: number[], t: number) => {
     if (!set.length) return 0;
-    const t = threshold(a, set);
     const above = sets.valid.filter((i) => a[i]! > t).length;
     const atThreshold = sets.valid.filter((i) => a[i]! === t).length;
     const slots = set.length - above;
     return atThreshold > slots ? slots / set.length : 0;
   };
+  const entropyThreshold = threshold(h, sets.reasoning);
+  const dependenceThreshold = threshold(s, sets.perception);
   // Position of each valid token within its row's valid tokens, and the row's count.
   const position = new Map<number, number>();
   const rowCount = new Map<number, number>();
@@ -206,13 +208,13 @@ export function torStepMetrics(h: ArrayLike<number>, s: ArrayLike<number>, sets:
   const overlap = sets.perception.filter((i) => inReasoning.has(i)).length;
   return {
     tor_tokens: n,
-    tor_entropy_mean: mean(h),
+    tor_entropy_mean: meanOver(h),
     tor_entropy_zero_fraction: sets.valid.filter((i) => h[i]! === 0).length / n,
-    tor_entropy_threshold: threshold(h, sets.reasoning),
-    tor_image_dependence_mean: mean(s),
-    tor_image_dependence_threshold: threshold(s, sets.perception),
-    tor_reasoning_tied_fraction: tied(h, sets.reasoning),
-    tor_perception_tied_fraction: tied(s, sets.perception),
+    tor_entropy_threshold: entropyThreshold,
+    tor_image_dependence_mean: meanOver(s),
+    tor_image_dependence_threshold: dependenceThreshold,
+    tor_reasoning_tied_fraction: tied(h, sets.reasoning, entropyThreshold),
+    tor_perception_tied_fraction: tied(s, sets.perception, dependenceThreshold),
     tor_overlap_fraction: overlap / n,
     tor_zero_fraction: (n - (sets.reasoning.length + sets.perception.length - overlap)) / n,
     tor_reasoning_first_half: firstHalf(sets.reasoning),
