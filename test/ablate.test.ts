@@ -130,10 +130,10 @@ test('spec errors name the spec file, the JSON pointer of the bad factor level a
 test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL steps) with absolute paths and claims', async () => {
   const dir = join(ROOT, 'examples/ablations');
   const specs = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
-  // RL steps of every run: the 50-step spec of the shipped student, and the calibrated regimes (docs/regimes.md).
+  // RL steps of every run: the calibrated regimes (docs/regimes.md).
   const steps: Record<string, number> = {
     'ivr-grpo.yaml': 400,
-    'ivr-rectified.yaml': 50,
+    'ivr-rectified.yaml': 400,
     'regime-count-small.yaml': 400,
     'tgrl-beta.yaml': 400,
     'tgrl-beta5-beta1.yaml': 400,
@@ -177,9 +177,12 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
   const regime = await hashes('regime-count-small.yaml');
   const intraInter = await hashes('vgpo-intra-inter.yaml');
   const compensation = await hashes('vgpo-compensation.yaml');
-  // tor-delta-logp's hosts are regime-count-small's grpo and dapo arms too.
+  // tor-delta-logp's hosts are regime-count-small's grpo and dapo arms too, and ivr-rectified's K = 2 arm is
+  // ivr-grpo's ivr arm.
   const tokenWeighters = await hashes('tor-delta-logp.yaml');
+  const [ivrGrpo, ivrRectified] = [await hashes('ivr-grpo.yaml'), await hashes('ivr-rectified.yaml')];
   for (let seed = 1; seed <= 5; seed++) {
+    assert.equal(ivrRectified.get(`k2/${seed}`), ivrGrpo.get(`ivr/${seed}`), `IVR-R1 seed ${seed}`);
     assert.equal(tokenWeighters.get(`grpo/${seed}`), regime.get(`grpo/${seed}`), `GRPO seed ${seed}`);
     assert.equal(tokenWeighters.get(`dapo/${seed}`), regime.get(`dapo/${seed}`), `DAPO seed ${seed}`);
     assert.equal(intraInter.get(`dapo/${seed}`), regime.get(`dapo/${seed}`), `DAPO seed ${seed}`);
