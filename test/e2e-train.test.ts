@@ -56,6 +56,40 @@ test('mmrl demo on tiny settings: SFT, 3 RL steps, evaluation, checkpoint', () =
   assert.equal(k.passAtK['pass@1'], k.sampleAccuracy);
 });
 
+test('trainer.lrSchedule on the tiny config: the rate each RL step used is the schedule\'s, and an update at rate 0 moves nothing', async () => {
+  await initBackend('wasm');
+  const registry = new StrategyRegistry().use(builtins);
+  const { config, baseDir } = await loadConfigFile(registry, join(ROOT, 'test/fixtures/tiny.yaml'));
+  config.trainer.steps = 3;
+  config.trainer.maxResponseTokens = 8;
+  config.trainer.learningRate = 4e-3;
+  config.trainer.lrSchedule = { name: 'cosine', warmupSteps: 0, minRatio: 0 };
+  const container = await createRunContainer(registry, config, { baseDir });
+  // A deterministic stand-in reward (the untrained policy is never right): non-zero advantages at every step.
+  const reward = (text: string) => [...text].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0, 2166136261) % 2;
+  container.register(REWARD_FUNCTION, {
+    useValue: { score: ({ response }: { response: string }) => ({ reward: reward(response), accuracy: reward(response), format: 0 }) },
+  });
+  const policy = container.resolve(POLICY);
+  const snapshots: Float32Array[][] = [];
+  // Weights after each step, read by a metrics writer that sees every row as the step ends.
+  const file = join(mkdtempSync(join(tmpdir(), 'mmrl-lr-')), 'metrics.jsonl');
+  const writer = new MetricsWriter(file);
+  const write = writer.write.bind(writer);
+  writer.write = (row) => {
+    snapshots.push(policy.trainableVariables.map((v) => v.dataSync() as Float32Array).map((a) => a.slice()));
+    write(row);
+  };
+  const before = policy.trainableVariables.map((v) => (v.dataSync() as Float32Array).slice());
+  await new RlTrainer(container, { metrics: writer }).train();
+  const rl = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  // 3 steps, cosine from 4e-3 to 0: p = 0, 1/2, 1 → 4e-3, 2e-3, 0.
+  assert.deepEqual(rl.map((m) => m.learning_rate), [4e-3, 2e-3, 0]);
+  const moved = (a: Float32Array[], b: Float32Array[]) => a.some((x, i) => x.some((v, j) => v !== b[i]![j]));
+  assert.ok(moved(before, snapshots[0]!), 'step 0 (rate 4e-3) left the weights unchanged');
+  assert.ok(!moved(snapshots[1]!, snapshots[2]!), 'step 2 (rate 0) changed the weights');
+});
+
 test('DAPO dynamic sampling on the tiny config: only mixed groups reach the advantage estimator, batch always full', async () => {
   await initBackend('wasm');
   const registry = new StrategyRegistry().use(builtins);

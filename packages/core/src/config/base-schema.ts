@@ -1,3 +1,4 @@
+import type { LrScheduleConfig } from '../trainer/lr-schedule.js';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { BACKENDS } from '../runtime/backend.js';
 import { MAX_WASM_THREADS } from '../runtime/wasm-threads.js';
@@ -62,6 +63,32 @@ export function baseConfigSchema(slot: (kind: string) => TSchema, slotList: (kin
           adamBeta1: Type.Number({ minimum: 0, maximum: 1, default: 0.9 }),
           adamBeta2: Type.Number({ minimum: 0, maximum: 1, default: 0.999 }),
           maxGradNorm: Type.Number({ minimum: 0, default: 1.0, description: 'Global gradient-norm clip (0 = off).' }),
+          lrSchedule: Type.Optional(
+            Type.Object(
+              {
+                name: Type.Union([Type.Literal('constant'), Type.Literal('linear'), Type.Literal('cosine')], {
+                  description:
+                    'constant: learningRate after warm-up; linear / cosine: decay from learningRate to minRatio × learningRate at the last RL step (trainer/lr-schedule.ts).',
+                }),
+                warmupSteps: Type.Integer({
+                  minimum: 0,
+                  default: 0,
+                  description: 'RL steps of linear warm-up to learningRate (0 = none).',
+                }),
+                minRatio: Type.Number({
+                  minimum: 0,
+                  maximum: 1,
+                  default: 0,
+                  description: 'The rate at the last RL step as a fraction of learningRate (linear and cosine).',
+                }),
+              },
+              {
+                additionalProperties: false,
+                description:
+                  'Learning-rate schedule, set once per RL step (absent = constant learningRate, no warm-up; no default, so configs written before it keep their ablation hash).',
+              },
+            ),
+          ),
           ppoEpochs: Type.Integer({ minimum: 1, default: 1, description: 'Passes over each rollout batch.' }),
           miniBatches: Type.Integer({ minimum: 1, default: 1, description: 'Optimizer updates per epoch.' }),
           microBatchSize: Type.Integer({
@@ -178,6 +205,8 @@ export interface ResolvedConfig {
     adamBeta1: number;
     adamBeta2: number;
     maxGradNorm: number;
+    /** Absent = constant `learningRate` (no default, so configs written before it keep their ablation hash). */
+    lrSchedule?: LrScheduleConfig;
     ppoEpochs: number;
     miniBatches: number;
     microBatchSize: number;

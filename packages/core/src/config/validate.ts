@@ -81,6 +81,20 @@ function describe(error: ErrorObject): ConfigIssue {
   }
 }
 
+/** Constraints between fields that JSON schema cannot state; checked once the schema holds. */
+function crossFieldIssues(config: ResolvedConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const schedule = config.trainer.lrSchedule;
+  const warmup = schedule?.warmupSteps ?? 0;
+  if (schedule && schedule.name !== 'constant' && config.trainer.steps > 0 && warmup >= config.trainer.steps) {
+    issues.push({
+      pointer: '/trainer/lrSchedule/warmupSteps',
+      message: `${warmup} warm-up steps leave none of trainer.steps = ${config.trainer.steps} for the ${schedule.name} decay`,
+    });
+  }
+  return issues;
+}
+
 /**
  * Validates a config against the schema composed from the registry; fills defaults in place.
  * @returns the config, typed.
@@ -90,8 +104,9 @@ export function validateConfig(registry: StrategyRegistry, config: unknown, file
   const unknown = unknownStrategyIssues(registry, config);
   const validate = configValidator(registry);
   const ok = validate(config);
-  if (ok && unknown.length === 0) return config as ResolvedConfig;
-  const issues = [...unknown];
+  const crossField = ok ? crossFieldIssues(config as ResolvedConfig) : [];
+  if (ok && unknown.length === 0 && crossField.length === 0) return config as ResolvedConfig;
+  const issues = [...unknown, ...crossField];
   const seen = new Set(issues.map((i) => `${i.pointer}|${i.message}`));
   for (const error of validate.errors ?? []) {
     // The discriminator's own complaint about an unknown name is replaced by the "did you mean" issue above.

@@ -214,6 +214,11 @@ export class ResumableAdamOptimizer extends tf.AdamOptimizer {
     this.powers = [Math.fround(beta1), Math.fround(beta2)];
   }
 
+  /** Sets the rate of the next updates (trainer.lrSchedule); Adam's moments and bias corrections are unchanged. */
+  setLearningRate(learningRate: number): void {
+    this.learningRate = learningRate;
+  }
+
   override async setWeights(weightValues: Parameters<tf.AdamOptimizer['setWeights']>[0]): Promise<void> {
     await super.setWeights(weightValues);
     const internals = this as unknown as AdamInternals;

@@ -23,6 +23,7 @@ import {
 import { Rng, deriveSeed } from '../util/rng.js';
 import type { MetricsRow, MetricsWriter, ProgressListener } from './metrics.js';
 import { GradientAccumulator, createAdam, sumTensors } from './optimizer.js';
+import { scheduledLearningRate } from './lr-schedule.js';
 import { DYNAMIC_SAMPLING_DEFAULTS, groupByPrompt, sampleGroups } from './dynamic-sampling.js';
 import { accumulateMiniBatch, type UpdateBatch } from './micro-batch.js';
 import { loadRlCheckpoint, saveRlCheckpoint } from './resume.js';
@@ -235,6 +236,8 @@ export class RlTrainer {
           await this.applyWeighters(prepared, weighters, objective, step);
           // 3. Updates.
           const updateStart = performance.now();
+          const learningRate = scheduledLearningRate(tc.learningRate, step, tc.steps, tc.lrSchedule);
+          optimizer.setLearningRate(learningRate);
           const updates = await this.update(prepared, optimizer, objective, rng);
           const updateEnd = performance.now();
           skippedUpdates += updates.skipped;
@@ -268,6 +271,7 @@ export class RlTrainer {
                 }
               : {}),
             ...updates.metrics,
+            learning_rate: learningRate,
             skipped_updates: updates.skipped,
             rollout_s: rolloutSeconds,
             // Phases of the step (seconds): rollout_s above, then the old/reference forward and the advantages,

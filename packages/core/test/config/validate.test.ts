@@ -61,6 +61,26 @@ test('trainer.dynamicSampling.rule: default range; not-all-equal accepted; anyth
   assert.ok(found.length > 0 && found.every((i) => i.pointer === '/trainer/dynamicSampling/rule'), JSON.stringify(found));
 });
 
+test('trainer.lrSchedule: absent stays absent (hash-stable); defaults filled inside; bad values at their pointers', () => {
+  assert.equal(validateConfig(registry, validConfig()).trainer.lrSchedule, undefined);
+  const cos = validConfig() as { trainer: Record<string, unknown> };
+  cos.trainer['lrSchedule'] = { name: 'cosine' };
+  assert.deepEqual(validateConfig(registry, cos).trainer.lrSchedule, { name: 'cosine', warmupSteps: 0, minRatio: 0 });
+  const bad = validConfig() as { trainer: Record<string, unknown> };
+  bad.trainer['lrSchedule'] = { name: 'linear', minRatio: 1.5 };
+  assert.ok(issues(bad).some((i) => i.pointer === '/trainer/lrSchedule/minRatio' && /<= 1/.test(i.message)));
+  // A warm-up that takes every RL step leaves a decaying schedule nothing to decay over.
+  const long = validConfig() as { trainer: Record<string, unknown> };
+  long.trainer['steps'] = 10;
+  long.trainer['lrSchedule'] = { name: 'cosine', warmupSteps: 10 };
+  const found = issues(long);
+  assert.equal(found.length, 1, JSON.stringify(found));
+  assert.equal(found[0]!.pointer, '/trainer/lrSchedule/warmupSteps');
+  assert.match(found[0]!.message, /10 warm-up steps leave none of trainer\.steps = 10 for the cosine decay/);
+  long.trainer['lrSchedule'] = { name: 'constant', warmupSteps: 10 };
+  assert.equal(validateConfig(registry, long).trainer.lrSchedule?.name, 'constant');
+});
+
 test('a wrong type is reported at its JSON pointer', () => {
   const c = validConfig() as any;
   c.trainer.advantage.options = { beta: 'high' };
