@@ -138,6 +138,7 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     'tgrl-beta.yaml': 400,
     'tgrl-beta5-beta1.yaml': 400,
     'tgrl-components.yaml': 400,
+    'tgrl-count.yaml': 400,
     'tor-delta-logp.yaml': 400,
     'vgpo-compensation.yaml': 400,
     'vgpo-intra-inter.yaml': 400,
@@ -181,6 +182,12 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
   // ivr-grpo's ivr arm.
   const tokenWeighters = await hashes('tor-delta-logp.yaml');
   const [ivrGrpo, ivrRectified] = [await hashes('ivr-grpo.yaml'), await hashes('ivr-rectified.yaml')];
+  // tgrl-count is regime-count-small's grpo and tgrl arms with more seeds: its first 8 are that spec's runs.
+  const tgrlCount = await hashes('tgrl-count.yaml');
+  assert.equal(tgrlCount.size, 2 * 14, 'tgrl-count: 2 arms × 14 seeds');
+  for (let seed = 1; seed <= 8; seed++) {
+    for (const arm of ['grpo', 'tgrl']) assert.equal(tgrlCount.get(`${arm}/${seed}`), regime.get(`${arm}/${seed}`), `${arm} seed ${seed}`);
+  }
   for (let seed = 1; seed <= 5; seed++) {
     assert.equal(ivrRectified.get(`k2/${seed}`), ivrGrpo.get(`ivr/${seed}`), `IVR-R1 seed ${seed}`);
     assert.equal(tokenWeighters.get(`grpo/${seed}`), regime.get(`grpo/${seed}`), `GRPO seed ${seed}`);
