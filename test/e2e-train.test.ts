@@ -21,6 +21,13 @@ import {
 import builtins from '@mmrl/plugins';
 import { mmrl, ROOT } from './helpers.js';
 
+/** FNV-1a of a response: the deterministic stand-in rewards below (the untrained tiny policy is never right). */
+function fnv1a(s: string): number {
+  let h = 2166136261;
+  for (const c of s) h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0;
+  return h;
+}
+
 test('mmrl demo on tiny settings: SFT, 3 RL steps, evaluation, checkpoint', () => {
   const out = mkdtempSync(join(tmpdir(), 'mmrl-e2e-'));
   const r = mmrl(['demo', join(ROOT, 'test/fixtures/tiny.yaml'), '--out', out, '--name', 'run', '--quiet']);
@@ -66,7 +73,7 @@ test('trainer.lrSchedule on the tiny config: the rate each RL step used is the s
   config.trainer.lrSchedule = { name: 'cosine', warmupSteps: 0, minRatio: 0 };
   const container = await createRunContainer(registry, config, { baseDir });
   // A deterministic stand-in reward (the untrained policy is never right): non-zero advantages at every step.
-  const reward = (text: string) => [...text].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0, 2166136261) % 2;
+  const reward = (text: string) => fnv1a(text) % 2;
   container.register(REWARD_FUNCTION, {
     useValue: { score: ({ response }: { response: string }) => ({ reward: reward(response), accuracy: reward(response), format: 0 }) },
   });
@@ -116,12 +123,7 @@ test('DAPO dynamic sampling on the tiny config: only mixed groups reach the adva
     });
     return { container, seen };
   };
-  const hash = (s: string) => {
-    let h = 2166136261;
-    for (const c of s) h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0;
-    return h;
-  };
-  const { container, seen } = await build((text) => (hash(text) % 4 === 0 ? 1 : 0), 20);
+  const { container, seen } = await build((text) => (fnv1a(text) % 4 === 0 ? 1 : 0), 20);
   const file = join(mkdtempSync(join(tmpdir(), 'mmrl-dapo-')), 'metrics.jsonl');
   await new RlTrainer(container, { metrics: new MetricsWriter(file) }).train();
   const estimated = seen.slice();

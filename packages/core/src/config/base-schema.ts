@@ -1,4 +1,3 @@
-import type { LrScheduleConfig } from '../trainer/lr-schedule.js';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { BACKENDS } from '../runtime/backend.js';
 import { MAX_WASM_THREADS } from '../runtime/wasm-threads.js';
@@ -187,6 +186,16 @@ export function baseConfigSchema(slot: (kind: string) => TSchema, slotList: (kin
     },
     { additionalProperties: false },
   );
+}
+
+/** `trainer.lrSchedule` (trainer/lr-schedule.ts); absent = constant at `trainer.learningRate` (no warm-up). */
+export interface LrScheduleConfig {
+  /** constant: the peak rate after warm-up; linear / cosine: decay from the peak to `minRatio` × peak at the last step. */
+  name: 'constant' | 'linear' | 'cosine';
+  /** Steps of linear warm-up from peak/warmupSteps to the peak (0 = none). */
+  warmupSteps?: number;
+  /** The rate at the last step, as a fraction of the peak (linear and cosine; 0 to 1). */
+  minRatio?: number;
 }
 
 export interface ResolvedConfig {

@@ -7,16 +7,7 @@
  * rollout batch), so every optimizer update of a step (`ppoEpochs` × `miniBatches`) uses the same rate. It is a pure
  * function of the step, so a resumed run follows the same schedule as an uninterrupted one.
  */
-
-/** `trainer.lrSchedule`; absent = constant at `trainer.learningRate` (no warm-up). */
-export interface LrScheduleConfig {
-  /** constant: the peak rate after warm-up; linear / cosine: decay from the peak to `minRatio` × peak at the last step. */
-  name: 'constant' | 'linear' | 'cosine';
-  /** Steps of linear warm-up from peak/warmupSteps to the peak (0 = none). */
-  warmupSteps?: number;
-  /** The rate at the last step, as a fraction of the peak (linear and cosine; 0 to 1). */
-  minRatio?: number;
-}
+import type { LrScheduleConfig } from '../config/base-schema.js';
 
 /**
  * The learning rate of RL step `step` (0-based) of `totalSteps`.
