@@ -132,6 +132,7 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
   const specs = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
   // RL steps of every run: the calibrated regimes (docs/regimes.md).
   const steps: Record<string, number> = {
+    'durian-count.yaml': 400,
     'ivr-grpo.yaml': 400,
     'ivr-rectified.yaml': 400,
     'regime-count-small.yaml': 400,
@@ -188,6 +189,14 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
   for (let seed = 1; seed <= 8; seed++) {
     for (const arm of ['grpo', 'tgrl']) assert.equal(tgrlCount.get(`${arm}/${seed}`), regime.get(`${arm}/${seed}`), `${arm} seed ${seed}`);
   }
+  // durian-count is regime-count-small's grpo and durian arms with the 28 seeds their power line asked for: its first 8
+  // are that spec's runs, and GRPO's seeds 9–14 are tgrl-count's.
+  const durianCount = await hashes('durian-count.yaml');
+  assert.equal(durianCount.size, 2 * 28, 'durian-count: 2 arms × 28 seeds');
+  for (let seed = 1; seed <= 8; seed++) {
+    for (const arm of ['grpo', 'durian']) assert.equal(durianCount.get(`${arm}/${seed}`), regime.get(`${arm}/${seed}`), `${arm} seed ${seed}`);
+  }
+  for (let seed = 9; seed <= 14; seed++) assert.equal(durianCount.get(`grpo/${seed}`), tgrlCount.get(`grpo/${seed}`), `GRPO seed ${seed}`);
   for (let seed = 1; seed <= 5; seed++) {
     assert.equal(ivrRectified.get(`k2/${seed}`), ivrGrpo.get(`ivr/${seed}`), `IVR-R1 seed ${seed}`);
     assert.equal(tokenWeighters.get(`grpo/${seed}`), regime.get(`grpo/${seed}`), `GRPO seed ${seed}`);
