@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { parse as parseYaml } from 'yaml';
 import { parseConfigText } from '@mmrl/core';
 import { expandAblation } from '../packages/cli/src/ablation/expand.js';
@@ -503,6 +504,55 @@ test('mmrl ablate end to end: 2 arms × 2 seeds in parallel, resume, a failing a
   const finalAgain = mmrl(['ablate', join(dir, 'final-ablation.yaml'), '--out', out]);
   assert.equal(finalAgain.status, 0, finalAgain.stderr);
   assert.doesNotMatch(finalAgain.stderr, /final evaluation of/);
+  // 7. A results archive (`mmrl archive`): the finished runs without checkpoints, their metrics gzipped. An ablation
+  // with the same arms under another name takes them over by hash (--reuse <archive>) and reports the same numbers
+  // without training or evaluating anything; `mmrl export` reads the archived metrics.
+  const archive = join(dir, 'archive');
+  const archiving = mmrl(['archive', join(out, 'final'), '--out', archive]);
+  assert.equal(archiving.status, 0, archiving.stdout + archiving.stderr);
+  assert.match(archiving.stdout, /4 finished runs archived to \S+archive \(\d+ kB, no checkpoints\)/);
+  const archivedRuns = readdirSync(join(archive, 'runs')).sort();
+  assert.deepEqual(archivedRuns, readdirSync(finalRuns).sort());
+  const archivedBytes = new Map<string, Buffer>();
+  for (const d of archivedRuns) {
+    const a = join(archive, 'runs', d);
+    assert.deepEqual(readdirSync(a).sort(), ['final-eval', 'metrics.jsonl.gz', 'run-config.json', 'run.json', 'summary.json'], d);
+    assert.deepEqual(readdirSync(join(a, 'final-eval')), ['eval.json'], d);
+    assert.equal(gunzipSync(readFileSync(join(a, 'metrics.jsonl.gz'))).toString('utf8'), readFileSync(join(finalRuns, d, 'metrics.jsonl'), 'utf8'));
+    assert.equal(readFileSync(join(a, 'summary.json'), 'utf8'), readFileSync(join(finalRuns, d, 'summary.json'), 'utf8'));
+    archivedBytes.set(d, readFileSync(join(a, 'metrics.jsonl.gz')));
+  }
+  assert.ok(existsSync(join(archive, 'report.json')) && existsSync(join(archive, 'report.md')));
+  // Archiving again writes the same bytes (no timestamp in the gzip header): nothing new for git.
+  assert.equal(mmrl(['archive', join(out, 'final'), '--out', archive]).status, 0);
+  for (const d of archivedRuns) assert.ok(readFileSync(join(archive, 'runs', d, 'metrics.jsonl.gz')).equals(archivedBytes.get(d)!), d);
+  writeFileSync(join(dir, 'again-ablation.yaml'), `${tiny.replace('name: tiny', 'name: again')}finalEval: { prompts: 4 }\n`);
+  const fromArchive = mmrl(['ablate', join(dir, 'again-ablation.yaml'), '--out', out, '--reuse', archive]);
+  assert.equal(fromArchive.status, 0, fromArchive.stdout + fromArchive.stderr);
+  assert.doesNotMatch(fromArchive.stderr, /final evaluation of/);
+  const againReport = readJson(join(out, 'again', 'report.json'));
+  assert.deepEqual(againReport.summary, { runs: 4, completed: 4, failed: 0, skipped: 4, reused: 4 });
+  for (const r of againReport.runs) {
+    const original = finalReport.runs.find((o: { hash: string }) => o.hash === r.hash);
+    for (const key of ['heldOutAccuracy', 'runHeldOutAccuracy', 'beforeRlAccuracy', 'finalReward', 'tokensPerSecond']) {
+      assert.equal(r[key], original[key], `${r.dir}: ${key}`);
+    }
+    assert.notEqual(r.finalReward, null, `${r.dir}: the archived metrics were read`);
+    assert.ok(!existsSync(join(out, 'again', r.dir, 'checkpoint')));
+  }
+  assert.deepEqual(againReport.claims, finalReport.claims);
+  const exported = mmrl(['export', archive, '--out', join(dir, 'archive.csv')]);
+  assert.equal(exported.status, 0, exported.stderr);
+  assert.match(exported.stdout, /from 4 runs written to/);
+  // Another number of final prompts: an archived run cannot be evaluated again, and the error says why.
+  writeFileSync(join(dir, 'more-ablation.yaml'), `${tiny.replace('name: tiny', 'name: more')}finalEval: { prompts: 5 }\n`);
+  const more = mmrl(['ablate', join(dir, 'more-ablation.yaml'), '--out', out, '--reuse', archive]);
+  assert.equal(more.status, 1, more.stdout + more.stderr);
+  assert.match(more.stderr, /a run from a results archive keeps no checkpoint; its archive holds no final evaluation on 5 prompts/);
+  // An ablation directory without runs/ is refused with its path.
+  const noRuns = mmrl(['archive', dir, '--out', join(dir, 'x')]);
+  assert.equal(noRuns.status, 1);
+  assert.match(noRuns.stderr, /no runs\/ directory \(expected an ablation directory written by mmrl ablate\)/);
   // A run without its final checkpoint: its final evaluation fails, the run counts as failed, the others stand.
   const lost = readdirSync(finalRuns).sort()[0]!;
   rmSync(join(finalRuns, lost, 'checkpoint'), { recursive: true });

@@ -11,6 +11,7 @@ import { runSchema } from './commands/schema.js';
 import { runAblate } from './commands/ablate.js';
 import { runInitPlugin } from './commands/init-plugin.js';
 import { EXPORT_FORMATS, runExport } from './commands/export.js';
+import { runArchive } from './commands/archive.js';
 import { collect } from './registry.js';
 
 const program = new Command();
@@ -167,6 +168,17 @@ program
   .option('--out <file>', 'the file to write, atomically (default: <dir>/metrics.<format>)')
   .action(async (dir: string, opts) => {
     await runExport(dir, opts);
+  });
+
+program
+  .command('archive')
+  .description(
+    "copy an ablation's finished runs without checkpoints (records, summaries, final evaluations, gzipped metrics) to a results archive that --reuse takes over",
+  )
+  .argument('<dir>', 'an ablation directory (<out>/<name>, with runs/)')
+  .requiredOption('--out <dir>', 'the archive directory, e.g. docs/ablation-runs/<name> (runs/ and report.* go under it)')
+  .action(async (dir: string, opts) => {
+    await runArchive(dir, opts);
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -113,7 +113,16 @@ export async function runFinalEvaluations(
 async function evaluateRun(result: RunResult, prompts: number, options: FinalEvalOptions): Promise<FinalEvalOutcome> {
   const dir = result.dir;
   const outDir = join(dir, FINAL_EVAL_DIR);
-  if (!existsSync(join(dir, 'checkpoint'))) return { error: `no final checkpoint in ${join(dir, 'checkpoint')} to evaluate` };
+  if (!existsSync(join(dir, 'checkpoint'))) {
+    // A run taken over from a results archive (`mmrl archive`: metrics.jsonl.gz, no checkpoints) has only the final
+    // evaluations that were archived with it.
+    const archived = !existsSync(join(dir, RUN_FILES.metrics)) && existsSync(join(dir, `${RUN_FILES.metrics}.gz`));
+    return {
+      error:
+        `no final checkpoint in ${join(dir, 'checkpoint')} to evaluate` +
+        (archived ? ` (a run from a results archive keeps no checkpoint; its archive holds no final evaluation on ${prompts} prompts)` : ''),
+    };
+  }
   await rm(outDir, { recursive: true, force: true });
   const extraArgs =
     options.threadsPerRun !== undefined && leavesThreadsAuto(result.run)

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { readRunMetricsText } from './archive.js';
 import { join, relative } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '@mmrl/core';
 import { evaluateClaim, powerLine, type ClaimReport } from './claims.js';
@@ -116,14 +117,15 @@ interface MetricsRowLike {
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
-/** Reads metrics.jsonl (an unreadable file or line yields nothing). */
+/** Reads metrics.jsonl, or an archived run's metrics.jsonl.gz (an unreadable file or line yields nothing). */
 async function readMetrics(dir: string): Promise<MetricsRowLike[]> {
-  let text: string;
+  let text: string | undefined;
   try {
-    text = await readFile(join(dir, RUN_FILES.metrics), 'utf8');
+    text = await readRunMetricsText(dir);
   } catch {
     return [];
   }
+  if (text === undefined) return [];
   const rows: MetricsRowLike[] = [];
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;

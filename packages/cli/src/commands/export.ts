@@ -1,9 +1,11 @@
 import { existsSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { stringify } from 'csv-stringify/sync';
 import { parquetWriteBuffer, type ColumnSource } from 'hyparquet-writer';
 import { writeFileAtomic } from '@mmrl/core';
+import { ARCHIVED_METRICS } from '../ablation/archive.js';
 import { RUN_FILES, type RunRecord } from '../ablation/runner.js';
 
 /** Output formats of `mmrl export`. */
@@ -34,11 +36,23 @@ export interface RunMetrics {
 }
 
 /**
- * Reads a metrics.jsonl file: one JSON object per line, blank lines ignored.
- * @throws Error `<file>:<line>: …` for a line that is not a JSON object; the file system's error when it cannot be read.
+ * Reads a metrics.jsonl file, or its gzip-compressed copy in a results archive (a name ending in `.gz`): one JSON
+ * object per line, blank lines ignored.
+ * @throws Error `<file>:<line>: …` for a line that is not a JSON object, `<file>: not a gzip stream` for a `.gz` that
+ *   is not; the file system's error when it cannot be read.
  */
 export async function readMetricsFile(file: string): Promise<Record<string, Cell>[]> {
-  const text = await readFile(file, 'utf8');
+  let text: string;
+  if (file.endsWith('.gz')) {
+    try {
+      text = gunzipSync(await readFile(file)).toString('utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw e;
+      throw new Error(`${file}: not a gzip stream (${(e as Error).message})`);
+    }
+  } else {
+    text = await readFile(file, 'utf8');
+  }
   const rows: Record<string, Cell>[] = [];
   text.split('\n').forEach((line, i) => {
     if (line.trim() === '') return;
@@ -58,17 +72,22 @@ export async function readMetricsFile(file: string): Promise<Record<string, Cell
 
 const isDirectory = (path: string): boolean => existsSync(path) && statSync(path).isDirectory();
 
+/** A run directory's metrics file: metrics.jsonl, else the archived metrics.jsonl.gz; undefined when neither exists. */
+function metricsFileOf(runDir: string): string | undefined {
+  return [RUN_FILES.metrics, ARCHIVED_METRICS].map((f) => join(runDir, f)).find((f) => existsSync(f));
+}
+
 /**
  * The runs under `dir`: the run itself when `dir` holds a metrics.jsonl (a run directory), else every
- * `dir/runs/<run>/metrics.jsonl` of an ablation directory, in run-directory name order, each with the arm and seed
+ * `dir/runs/<run>/metrics.jsonl` of an ablation directory or results archive (metrics.jsonl.gz, `mmrl archive`), in run-directory name order, each with the arm and seed
  * of its run.json. Ablation runs without metrics.jsonl (not started yet) are listed in `skipped`.
  * @throws Error naming `dir` when it is not a directory, holds neither metrics.jsonl nor runs/, or none of its runs
  *   has a metrics.jsonl; {@link readMetricsFile}'s errors.
  */
 export async function collectRunMetrics(dir: string): Promise<{ ablation: boolean; runs: RunMetrics[]; skipped: string[] }> {
   if (!isDirectory(dir)) throw new Error(`${dir}: ${existsSync(dir) ? 'not a directory' : 'no such directory'}`);
-  const metrics = join(dir, RUN_FILES.metrics);
-  if (existsSync(metrics)) {
+  const metrics = metricsFileOf(dir);
+  if (metrics !== undefined) {
     return { ablation: false, runs: [{ run: basename(dir), rows: await readMetricsFile(metrics) }], skipped: [] };
   }
   const runsDir = join(dir, 'runs');
@@ -85,7 +104,8 @@ export async function collectRunMetrics(dir: string): Promise<{ ablation: boolea
   const skipped: string[] = [];
   for (const name of names) {
     const runDir = join(runsDir, name);
-    if (!existsSync(join(runDir, RUN_FILES.metrics))) {
+    const file = metricsFileOf(runDir);
+    if (file === undefined) {
       skipped.push(name);
       continue;
     }
@@ -94,7 +114,7 @@ export async function collectRunMetrics(dir: string): Promise<{ ablation: boolea
       run: name,
       arm: typeof record?.arm === 'string' ? record.arm : null,
       seed: typeof record?.seed === 'number' ? record.seed : null,
-      rows: await readMetricsFile(join(runDir, RUN_FILES.metrics)),
+      rows: await readMetricsFile(file),
     });
   }
   if (runs.length === 0) throw new Error(`no run in ${runsDir} has a ${RUN_FILES.metrics} yet`);
