@@ -4,7 +4,8 @@
 // with the expected table cell by cell.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
@@ -174,6 +175,19 @@ test('mmrl export on the command line: default output, --format, and errors that
   assert.equal(malformed.status, 1);
   assert.match(malformed.stderr, new RegExp(`${join(bad, 'metrics.jsonl').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3: malformed metrics row`));
   assert.ok(!existsSync(join(bad, 'metrics.csv')));
+
+  // A results archive's run (`mmrl archive`): metrics.jsonl.gz is read like metrics.jsonl; a corrupt one is named.
+  const archived = fakeRun(parent, 'archived', []);
+  rmSync(join(archived, 'metrics.jsonl'));
+  writeFileSync(join(archived, 'metrics.jsonl.gz'), gzipSync(jsonl(RUN_ROWS)));
+  assert.equal(mmrl(['export', dir]).status, 0);
+  const fromGz = mmrl(['export', archived]);
+  assert.equal(fromGz.status, 0, fromGz.stderr);
+  assert.equal(readFileSync(join(archived, 'metrics.csv'), 'utf8'), readFileSync(join(dir, 'metrics.csv'), 'utf8').replace(/\br1\b/g, 'archived'));
+  writeFileSync(join(archived, 'metrics.jsonl.gz'), 'not gzip');
+  const corrupt = mmrl(['export', archived, '--out', join(parent, 'x.csv')]);
+  assert.equal(corrupt.status, 1);
+  assert.match(corrupt.stderr, new RegExp(`${join(archived, 'metrics.jsonl.gz').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not a gzip stream`));
 
   const format = mmrl(['export', dir, '--format', 'xlsx']);
   assert.equal(format.status, 1);
