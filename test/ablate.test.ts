@@ -141,6 +141,7 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     'tgrl-beta5-beta1.yaml': 400,
     'tgrl-components.yaml': 400,
     'tgrl-count.yaml': 400,
+    'tgrl-hard.yaml': 400,
     'tor-delta-logp.yaml': 400,
     'vgpo-compensation.yaml': 400,
     'vgpo-intra-inter.yaml': 400,
@@ -215,6 +216,23 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     const sources = run.config.trainer.sources.map((s) => s.name);
     const weighters = run.config.trainer.weighters.map((w) => w.name);
     assert.deepEqual([sources, weighters], run.arm === 'ivr' ? [['ivr-rectification'], ['ivr-shaping']] : [['on-policy'], []]);
+  }
+  // The hard TGRL regime: 4-slot count questions from student-small-k4, the K = 4 small expert, 24 prompts per step;
+  // GRPO has 8 on-policy samples and no weighter, the TGRL arms 7 + 1 and the tgrl weighter with one option changed.
+  const hard = await expandAblation(await loadAblationSpec(join(dir, 'tgrl-hard.yaml')));
+  for (const run of hard.runs) {
+    assert.match(run.config.init.checkpoint!, /examples\/checkpoints\/student-small-k4$/);
+    assert.equal((run.config.task.options as { slots: number }).slots, 4);
+    assert.equal(run.config.trainer.promptsPerStep, 24);
+    const sources = run.config.trainer.sources.map((s) => `${s.name}:${(s.options as { samples: number }).samples}`);
+    if (run.arm === 'grpo') {
+      assert.deepEqual([sources, run.config.trainer.weighters], [['on-policy:8'], []]);
+      continue;
+    }
+    assert.deepEqual(sources, ['on-policy:7', 'expert:1']);
+    assert.match((run.config.trainer.sources[1]!.options as { checkpoint: string }).checkpoint, /examples\/checkpoints\/expert-small-k4$/);
+    const { filter, reweight } = run.config.trainer.weighters[0]!.options as { filter: boolean; reweight: boolean };
+    assert.deepEqual({ filter, reweight }, { filter: run.arm !== 'no-filter', reweight: run.arm !== 'no-reweight' }, run.dirName);
   }
 });
 
