@@ -141,6 +141,7 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     'tgrl-beta5-beta1.yaml': 400,
     'tgrl-components.yaml': 400,
     'tgrl-count.yaml': 400,
+    'tgrl-hard-filter.yaml': 400,
     'tgrl-hard.yaml': 400,
     'tor-delta-logp.yaml': 400,
     'vgpo-compensation.yaml': 400,
@@ -219,6 +220,13 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
   }
   // The hard TGRL regime: 4-slot count questions from student-small-k4, the K = 4 small expert, 24 prompts per step;
   // GRPO has 8 on-policy samples and no weighter, the TGRL arms 7 + 1 and the tgrl weighter with one option changed.
+  // tgrl-hard-filter is tgrl-hard's tgrl and no-filter arms with the 13 seeds its power line asked for.
+  const hardHashes = await hashes('tgrl-hard.yaml');
+  const hardFilter = await hashes('tgrl-hard-filter.yaml');
+  assert.equal(hardFilter.size, 2 * 13, 'tgrl-hard-filter: 2 arms × 13 seeds');
+  for (let seed = 1; seed <= 5; seed++) {
+    for (const arm of ['tgrl', 'no-filter']) assert.equal(hardFilter.get(`${arm}/${seed}`), hardHashes.get(`${arm}/${seed}`), `${arm} seed ${seed}`);
+  }
   const hard = await expandAblation(await loadAblationSpec(join(dir, 'tgrl-hard.yaml')));
   for (const run of hard.runs) {
     assert.match(run.config.init.checkpoint!, /examples\/checkpoints\/student-small-k4$/);
