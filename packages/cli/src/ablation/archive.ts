@@ -18,10 +18,30 @@ import { RUN_FILES, isFinished } from './runner.js';
  */
 
 /** The compressed metrics of an archived run (node:zlib gzip of metrics.jsonl). */
-export const ARCHIVED_METRICS = `${RUN_FILES.metrics}.gz`;
+export const ARCHIVED_METRICS = RUN_FILES.archivedMetrics;
 
 /** The files of a run directory an archive keeps verbatim (relative paths). */
 export const ARCHIVED_FILES = [RUN_FILES.record, RUN_FILES.config, RUN_FILES.summary, join(FINAL_EVAL_DIR, 'eval.json')] as const;
+
+/**
+ * The text of a metrics file: metrics.jsonl as it is, a name ending in `.gz` (an archived run's metrics.jsonl.gz)
+ * gunzipped.
+ * @throws Error `<file>: not a gzip stream` for a `.gz` that is not; the file system's error when it cannot be read.
+ */
+export async function readMetricsText(file: string): Promise<string> {
+  if (!file.endsWith('.gz')) return readFile(file, 'utf8');
+  const bytes = await readFile(file);
+  try {
+    return gunzipSync(bytes).toString('utf8');
+  } catch (e) {
+    throw new Error(`${file}: not a gzip stream (${(e as Error).message})`);
+  }
+}
+
+/** A run directory's metrics file: metrics.jsonl, else the archived metrics.jsonl.gz; undefined when neither exists. */
+export function runMetricsFile(runDir: string): string | undefined {
+  return [RUN_FILES.metrics, RUN_FILES.archivedMetrics].map((f) => join(runDir, f)).find((f) => existsSync(f));
+}
 
 /**
  * The text of a run's metrics.jsonl, or of its gzip-compressed archived copy (metrics.jsonl.gz) when that is all the
@@ -30,23 +50,8 @@ export const ARCHIVED_FILES = [RUN_FILES.record, RUN_FILES.config, RUN_FILES.sum
  * @throws Error naming the file when metrics.jsonl.gz is not a gzip stream.
  */
 export async function readRunMetricsText(runDir: string): Promise<string | undefined> {
-  try {
-    return await readFile(join(runDir, RUN_FILES.metrics), 'utf8');
-  } catch {
-    /* not there: the archived copy */
-  }
-  const archived = join(runDir, ARCHIVED_METRICS);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(archived);
-  } catch {
-    return undefined;
-  }
-  try {
-    return gunzipSync(bytes).toString('utf8');
-  } catch (e) {
-    throw new Error(`${archived}: not a gzip stream (${(e as Error).message})`);
-  }
+  const file = runMetricsFile(runDir);
+  return file === undefined ? undefined : readMetricsText(file);
 }
 
 /** What {@link archiveAblation} did. */

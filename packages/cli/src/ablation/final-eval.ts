@@ -116,7 +116,7 @@ async function evaluateRun(result: RunResult, prompts: number, options: FinalEva
   if (!existsSync(join(dir, 'checkpoint'))) {
     // A run taken over from a results archive (`mmrl archive`: metrics.jsonl.gz, no checkpoints) has only the final
     // evaluations that were archived with it.
-    const archived = !existsSync(join(dir, RUN_FILES.metrics)) && existsSync(join(dir, `${RUN_FILES.metrics}.gz`));
+    const archived = !existsSync(join(dir, RUN_FILES.metrics)) && existsSync(join(dir, RUN_FILES.archivedMetrics));
     return {
       error:
         `no final checkpoint in ${join(dir, 'checkpoint')} to evaluate` +

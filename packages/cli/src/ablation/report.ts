@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { readRunMetricsText } from './archive.js';
 import { join, relative } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '@mmrl/core';
+import { readRunMetricsText } from './archive.js';
 import { evaluateClaim, powerLine, type ClaimReport } from './claims.js';
 import type { AblationPlan } from './expand.js';
 import { armTable, decimal, duration, interval, LAST_STEPS, percent, points } from './format.js';

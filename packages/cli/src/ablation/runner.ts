@@ -21,6 +21,8 @@ export const RUN_FILES = {
   summary: 'summary.json',
   /** Written by `mmrl train`: one JSON row per RL step and evaluation. */
   metrics: 'metrics.jsonl',
+  /** A run from a results archive (`mmrl archive`): metrics.jsonl gzip-compressed, in its place. */
+  archivedMetrics: 'metrics.jsonl.gz',
 } as const;
 
 /** Lines of stderr kept for error.log. */

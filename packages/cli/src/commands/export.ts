@@ -1,11 +1,10 @@
 import { existsSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { stringify } from 'csv-stringify/sync';
 import { parquetWriteBuffer, type ColumnSource } from 'hyparquet-writer';
 import { writeFileAtomic } from '@mmrl/core';
-import { ARCHIVED_METRICS } from '../ablation/archive.js';
+import { readMetricsText, runMetricsFile } from '../ablation/archive.js';
 import { RUN_FILES, type RunRecord } from '../ablation/runner.js';
 
 /** Output formats of `mmrl export`. */
@@ -42,17 +41,7 @@ export interface RunMetrics {
  *   is not; the file system's error when it cannot be read.
  */
 export async function readMetricsFile(file: string): Promise<Record<string, Cell>[]> {
-  let text: string;
-  if (file.endsWith('.gz')) {
-    try {
-      text = gunzipSync(await readFile(file)).toString('utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw e;
-      throw new Error(`${file}: not a gzip stream (${(e as Error).message})`);
-    }
-  } else {
-    text = await readFile(file, 'utf8');
-  }
+  const text = await readMetricsText(file);
   const rows: Record<string, Cell>[] = [];
   text.split('\n').forEach((line, i) => {
     if (line.trim() === '') return;
@@ -72,11 +61,6 @@ export async function readMetricsFile(file: string): Promise<Record<string, Cell
 
 const isDirectory = (path: string): boolean => existsSync(path) && statSync(path).isDirectory();
 
-/** A run directory's metrics file: metrics.jsonl, else the archived metrics.jsonl.gz; undefined when neither exists. */
-function metricsFileOf(runDir: string): string | undefined {
-  return [RUN_FILES.metrics, ARCHIVED_METRICS].map((f) => join(runDir, f)).find((f) => existsSync(f));
-}
-
 /**
  * The runs under `dir`: the run itself when `dir` holds a metrics.jsonl (a run directory), else every
  * `dir/runs/<run>/metrics.jsonl` of an ablation directory or results archive (metrics.jsonl.gz, `mmrl archive`), in run-directory name order, each with the arm and seed
@@ -86,7 +70,7 @@ function metricsFileOf(runDir: string): string | undefined {
  */
 export async function collectRunMetrics(dir: string): Promise<{ ablation: boolean; runs: RunMetrics[]; skipped: string[] }> {
   if (!isDirectory(dir)) throw new Error(`${dir}: ${existsSync(dir) ? 'not a directory' : 'no such directory'}`);
-  const metrics = metricsFileOf(dir);
+  const metrics = runMetricsFile(dir);
   if (metrics !== undefined) {
     return { ablation: false, runs: [{ run: basename(dir), rows: await readMetricsFile(metrics) }], skipped: [] };
   }
@@ -104,7 +88,7 @@ export async function collectRunMetrics(dir: string): Promise<{ ablation: boolea
   const skipped: string[] = [];
   for (const name of names) {
     const runDir = join(runsDir, name);
-    const file = metricsFileOf(runDir);
+    const file = runMetricsFile(runDir);
     if (file === undefined) {
       skipped.push(name);
       continue;
