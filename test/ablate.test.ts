@@ -208,11 +208,11 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     assert.equal(compensation.get(`dapo/${seed}`), regime.get(`dapo/${seed}`), `DAPO seed ${seed}`);
     assert.equal(compensation.get(`late/${seed}`), intraInter.get(`vgpo/${seed}`), `VGPO seed ${seed}`);
   }
-  // The IVR-R1 regime: both arms start from the student that learned the critique and rectification turns, and
-  // differ only in the trajectory source and the shaping weighter.
+  // The IVR-R1 regime: both arms start from the count regime's student after its SFT on the critique and
+  // rectification turns (student-small-ivr), and differ only in the trajectory source and the shaping weighter.
   const ivr = await expandAblation(await loadAblationSpec(join(dir, 'ivr-grpo.yaml')));
   for (const run of ivr.runs) {
-    assert.match(run.config.init.checkpoint!, /examples\/checkpoints\/student-small-rect$/);
+    assert.match(run.config.init.checkpoint!, /examples\/checkpoints\/student-small-ivr$/);
     assert.equal(run.config.trainer.promptsPerStep, 24);
     const sources = run.config.trainer.sources.map((s) => s.name);
     const weighters = run.config.trainer.weighters.map((w) => w.name);
