@@ -7,8 +7,11 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { ARCHIVED_METRICS, archiveAblation, readRunMetricsText } from '../packages/cli/src/ablation/archive.js';
+import { archiveAblation, readRunMetricsText } from '../packages/cli/src/ablation/archive.js';
 import { indexReusableRuns } from '../packages/cli/src/ablation/reuse.js';
+import { RUN_FILES } from '../packages/cli/src/ablation/runner.js';
+
+const ARCHIVED_METRICS = RUN_FILES.archivedMetrics;
 
 const METRICS = '{"phase":"rl","step":0,"reward_mean":0.5}\n{"phase":"rl","step":1,"reward_mean":0.75}\n';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { writeFileAtomic } from '@mmrl/core';
 import { FINAL_EVAL_DIR } from './final-eval.js';
-import { RUN_FILES, isFinished } from './runner.js';
+import { RUN_FILES, isFinished, runMetricsFile } from './runner.js';
 
 /**
  * The results archive of an ablation: every finished run's records without its checkpoints, small enough to commit
@@ -16,9 +16,6 @@ import { RUN_FILES, isFinished } from './runner.js';
  * report's curves and mechanism inputs) and final-eval/eval.json (the spec's final evaluation). What it drops: the
  * checkpoints (so an archived run cannot be evaluated again on another number of prompts, and says so), train.log.
  */
-
-/** The compressed metrics of an archived run (node:zlib gzip of metrics.jsonl). */
-export const ARCHIVED_METRICS = RUN_FILES.archivedMetrics;
 
 /** The files of a run directory an archive keeps verbatim (relative paths). */
 export const ARCHIVED_FILES = [RUN_FILES.record, RUN_FILES.config, RUN_FILES.summary, join(FINAL_EVAL_DIR, 'eval.json')] as const;
@@ -36,11 +33,6 @@ export async function readMetricsText(file: string): Promise<string> {
   } catch (e) {
     throw new Error(`${file}: not a gzip stream (${(e as Error).message})`);
   }
-}
-
-/** A run directory's metrics file: metrics.jsonl, else the archived metrics.jsonl.gz; undefined when neither exists. */
-export function runMetricsFile(runDir: string): string | undefined {
-  return [RUN_FILES.metrics, RUN_FILES.archivedMetrics].map((f) => join(runDir, f)).find((f) => existsSync(f));
 }
 
 /**
@@ -94,7 +86,7 @@ export async function archiveAblation(ablationDir: string, archiveDir: string): 
       // mtime 0 in the gzip header (node:zlib writes none): the same metrics give the same bytes, so a re-archive
       // leaves git with nothing to commit.
       const gz = gzipSync(Buffer.from(metrics, 'utf8'), { level: 9 });
-      await writeFileAtomic(join(to, ARCHIVED_METRICS), gz);
+      await writeFileAtomic(join(to, RUN_FILES.archivedMetrics), gz);
       outcome.bytes += gz.length;
     }
     outcome.archived.push(name);

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '@mmrl/core';
-import { failureLine, leavesThreadsAuto, RUN_FILES, shellQuote, STDERR_TAIL_LINES, type CliEntry, type RunResult } from './runner.js';
+import { failureLine, leavesThreadsAuto, RUN_FILES, runMetricsFile, shellQuote, STDERR_TAIL_LINES, type CliEntry, type RunResult } from './runner.js';
 import type { FinalEvalSection } from './spec.js';
 
 /**
@@ -116,7 +116,7 @@ async function evaluateRun(result: RunResult, prompts: number, options: FinalEva
   if (!existsSync(join(dir, 'checkpoint'))) {
     // A run taken over from a results archive (`mmrl archive`: metrics.jsonl.gz, no checkpoints) has only the final
     // evaluations that were archived with it.
-    const archived = !existsSync(join(dir, RUN_FILES.metrics)) && existsSync(join(dir, RUN_FILES.archivedMetrics));
+    const archived = runMetricsFile(dir) === join(dir, RUN_FILES.archivedMetrics);
     return {
       error:
         `no final checkpoint in ${join(dir, 'checkpoint')} to evaluate` +

@@ -25,6 +25,11 @@ export const RUN_FILES = {
   archivedMetrics: 'metrics.jsonl.gz',
 } as const;
 
+/** A run directory's metrics file: metrics.jsonl, else the archived metrics.jsonl.gz; undefined when neither exists. */
+export function runMetricsFile(runDir: string): string | undefined {
+  return [RUN_FILES.metrics, RUN_FILES.archivedMetrics].map((f) => join(runDir, f)).find((f) => existsSync(f));
+}
+
 /** Lines of stderr kept for error.log. */
 export const STDERR_TAIL_LINES = 60;
 

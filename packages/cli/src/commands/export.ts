@@ -4,8 +4,8 @@ import { basename, extname, join, resolve } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { parquetWriteBuffer, type ColumnSource } from 'hyparquet-writer';
 import { writeFileAtomic } from '@mmrl/core';
-import { readMetricsText, runMetricsFile } from '../ablation/archive.js';
-import { RUN_FILES, type RunRecord } from '../ablation/runner.js';
+import { readMetricsText } from '../ablation/archive.js';
+import { RUN_FILES, runMetricsFile, type RunRecord } from '../ablation/runner.js';
 
 /** Output formats of `mmrl export`. */
 export const EXPORT_FORMATS = ['csv', 'parquet'] as const;
