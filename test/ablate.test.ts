@@ -182,10 +182,8 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
   const regime = await hashes('regime-count-small.yaml');
   const intraInter = await hashes('vgpo-intra-inter.yaml');
   const compensation = await hashes('vgpo-compensation.yaml');
-  // tor-delta-logp's hosts are regime-count-small's grpo and dapo arms too, and ivr-rectified's K = 2 arm is
-  // ivr-grpo's ivr arm.
+  // tor-delta-logp's hosts are regime-count-small's grpo and dapo arms too.
   const tokenWeighters = await hashes('tor-delta-logp.yaml');
-  const [ivrGrpo, ivrRectified] = [await hashes('ivr-grpo.yaml'), await hashes('ivr-rectified.yaml')];
   // tgrl-count is regime-count-small's grpo and tgrl arms with more seeds: its first 8 are that spec's runs.
   const tgrlCount = await hashes('tgrl-count.yaml');
   assert.equal(tgrlCount.size, 2 * 14, 'tgrl-count: 2 arms × 14 seeds');
@@ -201,7 +199,6 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
   }
   for (let seed = 9; seed <= 14; seed++) assert.equal(durianCount.get(`grpo/${seed}`), tgrlCount.get(`grpo/${seed}`), `GRPO seed ${seed}`);
   for (let seed = 1; seed <= 5; seed++) {
-    assert.equal(ivrRectified.get(`k2/${seed}`), ivrGrpo.get(`ivr/${seed}`), `IVR-R1 seed ${seed}`);
     assert.equal(tokenWeighters.get(`grpo/${seed}`), regime.get(`grpo/${seed}`), `GRPO seed ${seed}`);
     assert.equal(tokenWeighters.get(`dapo/${seed}`), regime.get(`dapo/${seed}`), `DAPO seed ${seed}`);
     assert.equal(intraInter.get(`dapo/${seed}`), regime.get(`dapo/${seed}`), `DAPO seed ${seed}`);
@@ -217,6 +214,20 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     const sources = run.config.trainer.sources.map((s) => s.name);
     const weighters = run.config.trainer.weighters.map((w) => w.name);
     assert.deepEqual([sources, weighters], run.arm === 'ivr' ? [['ivr-rectification'], ['ivr-shaping']] : [['on-policy'], []]);
+    const { klCoefficient, klEstimator } = run.config.trainer.objective.options as { klCoefficient: number; klEstimator: string };
+    assert.deepEqual([run.config.trainer.learningRate, klCoefficient, klEstimator], [0.0003, 0.04, 'k3']);
+  }
+  // ivr-rectified ran on the regime's first budget (lr 2e-4, no KL) and pins it: its K = 2 arm is ivr-grpo's ivr arm
+  // with those two values, and nothing else, changed.
+  const rectified = await expandAblation(await loadAblationSpec(join(dir, 'ivr-rectified.yaml')));
+  for (const run of rectified.runs.filter((r) => r.arm === 'k2')) {
+    const host = ivr.runs.find((r) => r.arm === 'ivr' && r.seed === run.seed)!;
+    const config = structuredClone(run.config);
+    assert.equal(config.trainer.learningRate, 0.0002);
+    assert.equal((config.trainer.objective.options as { klCoefficient: number }).klCoefficient, 0);
+    config.trainer.learningRate = host.config.trainer.learningRate;
+    (config.trainer.objective.options as { klCoefficient: number }).klCoefficient = 0.04;
+    assert.deepEqual(config, host.config, `IVR-R1 seed ${run.seed}`);
   }
   // The hard TGRL regime: 4-slot count questions from student-small-k4, the K = 4 small expert, 24 prompts per step;
   // GRPO has 8 on-policy samples and no weighter, the TGRL arms 7 + 1 and the tgrl weighter with one option changed.
