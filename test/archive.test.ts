@@ -72,3 +72,24 @@ test('archived metrics: metrics.jsonl wins over the gzipped copy; a corrupt copy
   await assert.rejects(readRunMetricsText(corrupt), new RegExp(`${join(corrupt, ARCHIVED_METRICS).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not a gzip stream`));
   await assert.rejects(archiveAblation(dir, join(dir, 'x')), /no runs\/ directory \(expected an ablation directory written by mmrl ablate\)/);
 });
+
+// The results archives under docs/ablation-runs/ are committed with their runs (a `runs/` ignore rule once kept them
+// out of git, so `--reuse docs/ablation-runs/<name>` only worked where they were made): every completed run a
+// committed report lists is in its archive, finished, with its metrics, and `--reuse` indexes it under its hash.
+test('the committed results archives hold every run their report lists, ready for --reuse', async () => {
+  const root = join(import.meta.dirname, '..', 'docs', 'ablation-runs');
+  const archives = readdirSync(root).filter((d) => existsSync(join(root, d, 'report.json')));
+  assert.ok(archives.length >= 5, `results archives in docs/ablation-runs: ${archives.join(', ')}`);
+  for (const name of archives) {
+    const report = JSON.parse(readFileSync(join(root, name, 'report.json'), 'utf8')) as {
+      runs: { hash: string; seed: number; dir: string; status: string }[];
+    };
+    const completed = report.runs.filter((r) => r.status === 'completed');
+    assert.ok(completed.length > 0, `${name}: no completed run in report.json`);
+    const index = await indexReusableRuns([join(root, name)]);
+    for (const run of completed) {
+      assert.ok(existsSync(join(root, name, run.dir, ARCHIVED_METRICS)), `${name}/${run.dir}: ${ARCHIVED_METRICS} missing`);
+      assert.equal(index.get(run.hash)?.seed, run.seed, `${name}: run ${run.hash} (seed ${run.seed}) not reusable`);
+    }
+  }
+});
