@@ -11,8 +11,6 @@ import { archiveAblation, readRunMetricsText } from '../packages/cli/src/ablatio
 import { indexReusableRuns } from '../packages/cli/src/ablation/reuse.js';
 import { RUN_FILES } from '../packages/cli/src/ablation/runner.js';
 
-const ARCHIVED_METRICS = RUN_FILES.archivedMetrics;
-
 const METRICS = '{"phase":"rl","step":0,"reward_mean":0.5}\n{"phase":"rl","step":1,"reward_mean":0.75}\n';
 
 /** A run directory as `mmrl ablate` leaves it; `finished` writes summary.json with the after-RL evaluation. */
@@ -44,14 +42,14 @@ test('archive keeps records, summaries, final evaluations and gzipped metrics of
   assert.deepEqual(outcome.archived, ['a-seed1-0123456789']);
   assert.deepEqual(outcome.unfinished, ['a-seed2-abcdefabcd']);
   const run = join(archive, 'runs', 'a-seed1-0123456789');
-  assert.deepEqual(readdirSync(run).sort(), ['final-eval', ARCHIVED_METRICS, 'run-config.json', 'run.json', 'summary.json']);
+  assert.deepEqual(readdirSync(run).sort(), ['final-eval', RUN_FILES.archivedMetrics, 'run-config.json', 'run.json', 'summary.json']);
   assert.ok(!existsSync(join(run, 'checkpoint')) && !existsSync(join(run, 'train.log')));
   assert.ok(existsSync(join(archive, 'report.json')) && !existsSync(join(archive, 'report.md')));
   assert.equal(await readRunMetricsText(run), METRICS);
   // Re-archiving writes the same bytes (no mtime in the gzip header).
-  const first = readFileSync(join(run, ARCHIVED_METRICS));
+  const first = readFileSync(join(run, RUN_FILES.archivedMetrics));
   await archiveAblation(ablation, archive);
-  assert.ok(readFileSync(join(run, ARCHIVED_METRICS)).equals(first));
+  assert.ok(readFileSync(join(run, RUN_FILES.archivedMetrics)).equals(first));
   // An archive is itself a valid source for another archive and for --reuse.
   const again = await archiveAblation(archive, join(root, 'archive2'));
   assert.deepEqual(again.archived, ['a-seed1-0123456789']);
@@ -63,13 +61,13 @@ test('archive keeps records, summaries, final evaluations and gzipped metrics of
 test('archived metrics: metrics.jsonl wins over the gzipped copy; a corrupt copy is named; no metrics is undefined', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mmrl-archive-read-'));
   assert.equal(await readRunMetricsText(dir), undefined);
-  writeFileSync(join(dir, ARCHIVED_METRICS), gzipSync('{"step":0}\n'));
+  writeFileSync(join(dir, RUN_FILES.archivedMetrics), gzipSync('{"step":0}\n'));
   assert.equal(await readRunMetricsText(dir), '{"step":0}\n');
   writeFileSync(join(dir, 'metrics.jsonl'), '{"step":1}\n');
   assert.equal(await readRunMetricsText(dir), '{"step":1}\n');
   const corrupt = mkdtempSync(join(tmpdir(), 'mmrl-archive-bad-'));
-  writeFileSync(join(corrupt, ARCHIVED_METRICS), 'not gzip');
-  await assert.rejects(readRunMetricsText(corrupt), new RegExp(`${join(corrupt, ARCHIVED_METRICS).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not a gzip stream`));
+  writeFileSync(join(corrupt, RUN_FILES.archivedMetrics), 'not gzip');
+  await assert.rejects(readRunMetricsText(corrupt), new RegExp(`${join(corrupt, RUN_FILES.archivedMetrics).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not a gzip stream`));
   await assert.rejects(archiveAblation(dir, join(dir, 'x')), /no runs\/ directory \(expected an ablation directory written by mmrl ablate\)/);
 });
 
@@ -88,7 +86,7 @@ test('the committed results archives hold every run their report lists, ready fo
     assert.ok(completed.length > 0, `${name}: no completed run in report.json`);
     const index = await indexReusableRuns([join(root, name)]);
     for (const run of completed) {
-      assert.ok(existsSync(join(root, name, run.dir, ARCHIVED_METRICS)), `${name}/${run.dir}: ${ARCHIVED_METRICS} missing`);
+      assert.ok(existsSync(join(root, name, run.dir, RUN_FILES.archivedMetrics)), `${name}/${run.dir}: ${RUN_FILES.archivedMetrics} missing`);
       assert.equal(index.get(run.hash)?.seed, run.seed, `${name}: run ${run.hash} (seed ${run.seed}) not reusable`);
     }
   }
