@@ -136,6 +136,7 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     'durian-count.yaml': 400,
     'ivr-grpo.yaml': 400,
     'ivr-rectified.yaml': 400,
+    'regime-count-kl.yaml': 400,
     'regime-count-small.yaml': 400,
     'tgrl-beta.yaml': 400,
     'tgrl-beta5-beta1.yaml': 400,
@@ -182,6 +183,22 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
   const regime = await hashes('regime-count-small.yaml');
   const intraInter = await hashes('vgpo-intra-inter.yaml');
   const compensation = await hashes('vgpo-compensation.yaml');
+  // regime-count-kl is regime-count-small at the count regime's KL budget: each run's config is its twin's with the
+  // learning rate 3e-4 instead of 2e-4 and a k3 KL penalty of 0.04 instead of none, nothing else.
+  const regimePlan = await expandAblation(await loadAblationSpec(join(dir, 'regime-count-small.yaml')));
+  const klPlan = await expandAblation(await loadAblationSpec(join(dir, 'regime-count-kl.yaml')));
+  // Its arms are regime-count-small's but clip-higher, which one update per batch makes GRPO to the digit.
+  assert.deepEqual(klPlan.arms.map((a) => a.label), ['grpo', 'dapo', 'tgrl', 'durian']);
+  for (const run of klPlan.runs) {
+    const twin = regimePlan.runs.find((r) => r.arm === run.arm && r.seed === run.seed)!;
+    const objective = run.config.trainer.objective.options as { klCoefficient: number; klEstimator: string };
+    assert.deepEqual([run.config.trainer.learningRate, objective.klCoefficient, objective.klEstimator], [0.0003, 0.04, 'k3']);
+    const firstBudget = structuredClone(run.config);
+    firstBudget.trainer.learningRate = twin.config.trainer.learningRate;
+    (firstBudget.trainer.objective.options as { klCoefficient: number }).klCoefficient = 0;
+    assert.deepEqual(firstBudget, twin.config, `${run.arm} seed ${run.seed}`);
+    assert.notEqual(run.hash, twin.hash);
+  }
   // tor-delta-logp's hosts are regime-count-small's grpo and dapo arms too.
   const tokenWeighters = await hashes('tor-delta-logp.yaml');
   // tgrl-count is regime-count-small's grpo and tgrl arms with more seeds: its first 8 are that spec's runs.
