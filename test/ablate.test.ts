@@ -149,8 +149,11 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     'vgpo-intra-inter.yaml': 400,
   };
   assert.deepEqual(specs.sort(), Object.keys(steps));
+  // Every spec is expanded once; the checks on shared runs below read these plans.
+  const plans = new Map<string, Awaited<ReturnType<typeof expandAblation>>>();
   for (const f of specs) {
     const plan = await expandAblation(await loadAblationSpec(join(dir, f)));
+    plans.set(f, plan);
     assert.ok(plan.spec.seeds.length >= 5, `${f}: ${plan.spec.seeds.length} seeds`);
     assert.equal(plan.runs.length, plan.arms.length * plan.spec.seeds.length);
     assert.ok(plan.arms.some((a) => a.label === plan.spec.baseline));
@@ -167,10 +170,10 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     assert.ok(plan.spec.claims.length > 0, `${f} states the paper's claims it tests`);
   }
   // The two specs of the TGRL regime share their TGRL (β = 5) and GRPO runs, as their comments say (--reuse).
-  const hashes = async (f: string) =>
-    new Map((await expandAblation(await loadAblationSpec(join(dir, f)))).runs.map((r) => [`${r.arm}/${r.seed}`, r.hash]));
-  const [components, beta] = [await hashes('tgrl-components.yaml'), await hashes('tgrl-beta.yaml')];
-  const betaSeeds = await hashes('tgrl-beta5-beta1.yaml');
+  const planOf = (f: string) => plans.get(f)!;
+  const hashes = (f: string) => new Map(planOf(f).runs.map((r) => [`${r.arm}/${r.seed}`, r.hash]));
+  const [components, beta] = [hashes('tgrl-components.yaml'), hashes('tgrl-beta.yaml')];
+  const betaSeeds = hashes('tgrl-beta5-beta1.yaml');
   for (let seed = 1; seed <= 8; seed++) {
     assert.equal(components.get(`tgrl/${seed}`), beta.get(`beta5/${seed}`), `TGRL seed ${seed}`);
     assert.equal(components.get(`no-expert/${seed}`), beta.get(`grpo/${seed}`), `GRPO seed ${seed}`);
@@ -180,13 +183,13 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
   assert.equal(betaSeeds.size, 2 * 18, 'tgrl-beta5-beta1: 2 arms × the 18 seeds its power line asked for');
   // The VGPO specs run on the count regime's DAPO host: their dapo arm is regime-count-small's, and
   // vgpo-compensation's late arm is vgpo-intra-inter's vgpo (--reuse copies them).
-  const regime = await hashes('regime-count-small.yaml');
-  const intraInter = await hashes('vgpo-intra-inter.yaml');
-  const compensation = await hashes('vgpo-compensation.yaml');
+  const regime = hashes('regime-count-small.yaml');
+  const intraInter = hashes('vgpo-intra-inter.yaml');
+  const compensation = hashes('vgpo-compensation.yaml');
   // regime-count-kl is regime-count-small at the count regime's KL budget: each run's config is its twin's with the
   // learning rate 3e-4 instead of 2e-4 and a k3 KL penalty of 0.04 instead of none, nothing else.
-  const regimePlan = await expandAblation(await loadAblationSpec(join(dir, 'regime-count-small.yaml')));
-  const klPlan = await expandAblation(await loadAblationSpec(join(dir, 'regime-count-kl.yaml')));
+  const regimePlan = planOf('regime-count-small.yaml');
+  const klPlan = planOf('regime-count-kl.yaml');
   // Its arms are regime-count-small's but clip-higher, which one update per batch makes GRPO to the digit.
   assert.deepEqual(klPlan.arms.map((a) => a.label), ['grpo', 'dapo', 'tgrl', 'durian']);
   for (const run of klPlan.runs) {
@@ -200,16 +203,16 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     assert.notEqual(run.hash, twin.hash);
   }
   // tor-delta-logp's hosts are regime-count-small's grpo and dapo arms too.
-  const tokenWeighters = await hashes('tor-delta-logp.yaml');
+  const tokenWeighters = hashes('tor-delta-logp.yaml');
   // tgrl-count is regime-count-small's grpo and tgrl arms with more seeds: its first 8 are that spec's runs.
-  const tgrlCount = await hashes('tgrl-count.yaml');
+  const tgrlCount = hashes('tgrl-count.yaml');
   assert.equal(tgrlCount.size, 2 * 14, 'tgrl-count: 2 arms × 14 seeds');
   for (let seed = 1; seed <= 8; seed++) {
     for (const arm of ['grpo', 'tgrl']) assert.equal(tgrlCount.get(`${arm}/${seed}`), regime.get(`${arm}/${seed}`), `${arm} seed ${seed}`);
   }
   // durian-count is regime-count-small's grpo and durian arms with the 28 seeds their power line asked for: its first 8
   // are that spec's runs, and GRPO's seeds 9–14 are tgrl-count's.
-  const durianCount = await hashes('durian-count.yaml');
+  const durianCount = hashes('durian-count.yaml');
   assert.equal(durianCount.size, 2 * 28, 'durian-count: 2 arms × 28 seeds');
   for (let seed = 1; seed <= 8; seed++) {
     for (const arm of ['grpo', 'durian']) assert.equal(durianCount.get(`${arm}/${seed}`), regime.get(`${arm}/${seed}`), `${arm} seed ${seed}`);
@@ -224,7 +227,7 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
   }
   // The IVR-R1 regime: both arms start from the count regime's student after its SFT on the critique and
   // rectification turns (student-small-ivr), and differ only in the trajectory source and the shaping weighter.
-  const ivr = await expandAblation(await loadAblationSpec(join(dir, 'ivr-grpo.yaml')));
+  const ivr = planOf('ivr-grpo.yaml');
   for (const run of ivr.runs) {
     assert.match(run.config.init.checkpoint!, /examples\/checkpoints\/student-small-ivr$/);
     assert.equal(run.config.trainer.promptsPerStep, 24);
@@ -235,18 +238,18 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     assert.deepEqual([run.config.trainer.learningRate, klCoefficient, klEstimator], [0.0003, 0.04, 'k3']);
   }
   // ivr-rectified's K = 2 arm is ivr-grpo's ivr arm (same hashes: --reuse takes it over).
-  const rectified = await hashes('ivr-rectified.yaml');
+  const rectified = hashes('ivr-rectified.yaml');
   for (const run of ivr.runs.filter((r) => r.arm === 'ivr')) assert.equal(rectified.get(`k2/${run.seed}`), run.hash, `IVR-R1 seed ${run.seed}`);
   // The hard TGRL regime: 4-slot count questions from student-small-k4, the K = 4 small expert, 24 prompts per step;
   // GRPO has 8 on-policy samples and no weighter, the TGRL arms 7 + 1 and the tgrl weighter with one option changed.
   // tgrl-hard-filter is tgrl-hard's tgrl and no-filter arms with the 13 seeds its power line asked for.
-  const hardHashes = await hashes('tgrl-hard.yaml');
-  const hardFilter = await hashes('tgrl-hard-filter.yaml');
+  const hardHashes = hashes('tgrl-hard.yaml');
+  const hardFilter = hashes('tgrl-hard-filter.yaml');
   assert.equal(hardFilter.size, 2 * 13, 'tgrl-hard-filter: 2 arms × 13 seeds');
   for (let seed = 1; seed <= 5; seed++) {
     for (const arm of ['tgrl', 'no-filter']) assert.equal(hardFilter.get(`${arm}/${seed}`), hardHashes.get(`${arm}/${seed}`), `${arm} seed ${seed}`);
   }
-  const hard = await expandAblation(await loadAblationSpec(join(dir, 'tgrl-hard.yaml')));
+  const hard = planOf('tgrl-hard.yaml');
   for (const run of hard.runs) {
     assert.match(run.config.init.checkpoint!, /examples\/checkpoints\/student-small-k4$/);
     assert.equal((run.config.task.options as { slots: number }).slots, 4);
