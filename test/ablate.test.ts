@@ -140,7 +140,9 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     'regime-count-small.yaml': 400,
     'tgrl-beta.yaml': 400,
     'tgrl-beta5-beta1.yaml': 400,
+    'tgrl-components-kl.yaml': 400,
     'tgrl-components.yaml': 400,
+    'tgrl-count-kl.yaml': 400,
     'tgrl-count.yaml': 400,
     'tgrl-hard-filter.yaml': 400,
     'tgrl-hard.yaml': 400,
@@ -201,6 +203,28 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     (firstBudget.trainer.objective.options as { klCoefficient: number }).klCoefficient = 0;
     assert.deepEqual(firstBudget, twin.config, `${run.arm} seed ${run.seed}`);
     assert.notEqual(run.hash, twin.hash);
+  }
+  // The TGRL specs at the KL budget: tgrl-count-kl is regime-count-kl's grpo and tgrl arms with the 15 seeds its
+  // power line asked for, and tgrl-components-kl's tgrl and no-expert arms are those runs too (--reuse copies them).
+  const kl = hashes('regime-count-kl.yaml');
+  const tgrlCountKl = hashes('tgrl-count-kl.yaml');
+  const componentsKl = hashes('tgrl-components-kl.yaml');
+  assert.equal(tgrlCountKl.size, 2 * 15, 'tgrl-count-kl: 2 arms × 15 seeds');
+  for (let seed = 1; seed <= 8; seed++) {
+    for (const arm of ['grpo', 'tgrl']) assert.equal(tgrlCountKl.get(`${arm}/${seed}`), kl.get(`${arm}/${seed}`), `${arm} seed ${seed}`);
+    assert.equal(componentsKl.get(`tgrl/${seed}`), kl.get(`tgrl/${seed}`), `TGRL seed ${seed}`);
+    assert.equal(componentsKl.get(`no-expert/${seed}`), kl.get(`grpo/${seed}`), `GRPO seed ${seed}`);
+  }
+  // Its no-filter and no-reweight arms are its tgrl arm with one weighter option turned off, nothing else.
+  const componentsKlPlan = planOf('tgrl-components-kl.yaml');
+  for (const run of componentsKlPlan.runs.filter((r) => r.arm === 'no-filter' || r.arm === 'no-reweight')) {
+    const full = componentsKlPlan.runs.find((r) => r.arm === 'tgrl' && r.seed === run.seed)!;
+    const option = run.arm === 'no-filter' ? 'filter' : 'reweight';
+    const restored = structuredClone(run.config);
+    const options = restored.trainer.weighters[0]!.options as Record<string, unknown>;
+    assert.equal(options[option], false, `${run.arm} seed ${run.seed}`);
+    options[option] = true;
+    assert.deepEqual(restored, full.config, `${run.arm} seed ${run.seed}`);
   }
   // tor-delta-logp's hosts are regime-count-small's grpo and dapo arms too.
   const tokenWeighters = hashes('tor-delta-logp.yaml');
