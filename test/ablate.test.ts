@@ -138,6 +138,7 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     'ivr-rectified.yaml': 400,
     'regime-count-kl.yaml': 400,
     'regime-count-small.yaml': 400,
+    'tgrl-beta-kl.yaml': 400,
     'tgrl-beta.yaml': 400,
     'tgrl-beta5-beta1.yaml': 400,
     'tgrl-components-kl.yaml': 400,
@@ -215,7 +216,15 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     assert.equal(componentsKl.get(`tgrl/${seed}`), kl.get(`tgrl/${seed}`), `TGRL seed ${seed}`);
     assert.equal(componentsKl.get(`no-expert/${seed}`), kl.get(`grpo/${seed}`), `GRPO seed ${seed}`);
   }
-  // Its no-filter and no-reweight arms are its tgrl arm with one weighter option turned off, nothing else.
+  // tgrl-beta-kl's grpo and beta5 arms are those runs as well.
+  const betaKl = hashes('tgrl-beta-kl.yaml');
+  assert.equal(betaKl.size, 3 * 8, 'tgrl-beta-kl: 3 arms × 8 seeds');
+  for (let seed = 1; seed <= 8; seed++) {
+    assert.equal(betaKl.get(`grpo/${seed}`), kl.get(`grpo/${seed}`), `GRPO seed ${seed}`);
+    assert.equal(betaKl.get(`beta5/${seed}`), kl.get(`tgrl/${seed}`), `β = 5 seed ${seed}`);
+  }
+  // tgrl-components-kl's no-filter and no-reweight arms are its tgrl arm with one weighter option turned off, and
+  // tgrl-beta-kl's beta10 its beta5 with β = 10: nothing else differs.
   const componentsKlPlan = planOf('tgrl-components-kl.yaml');
   for (const run of componentsKlPlan.runs.filter((r) => r.arm === 'no-filter' || r.arm === 'no-reweight')) {
     const full = componentsKlPlan.runs.find((r) => r.arm === 'tgrl' && r.seed === run.seed)!;
@@ -225,6 +234,15 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     assert.equal(options[option], false, `${run.arm} seed ${run.seed}`);
     options[option] = true;
     assert.deepEqual(restored, full.config, `${run.arm} seed ${run.seed}`);
+  }
+  const betaKlPlan = planOf('tgrl-beta-kl.yaml');
+  for (const run of betaKlPlan.runs.filter((r) => r.arm === 'beta10')) {
+    const beta5 = betaKlPlan.runs.find((r) => r.arm === 'beta5' && r.seed === run.seed)!;
+    const restored = structuredClone(run.config);
+    const options = restored.trainer.weighters[0]!.options as { beta: number };
+    assert.equal(options.beta, 10, `beta10 seed ${run.seed}`);
+    options.beta = 5;
+    assert.deepEqual(restored, beta5.config, `beta10 seed ${run.seed}`);
   }
   // tor-delta-logp's hosts are regime-count-small's grpo and dapo arms too.
   const tokenWeighters = hashes('tor-delta-logp.yaml');
