@@ -195,15 +195,25 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
   const klPlan = planOf('regime-count-kl.yaml');
   // Its arms are regime-count-small's but clip-higher, which one update per batch makes GRPO to the digit.
   assert.deepEqual(klPlan.arms.map((a) => a.label), ['grpo', 'dapo', 'tgrl', 'durian']);
-  for (const run of klPlan.runs) {
-    const twin = regimePlan.runs.find((r) => r.arm === run.arm && r.seed === run.seed)!;
-    const objective = run.config.trainer.objective.options as { klCoefficient: number; klEstimator: string };
-    assert.deepEqual([run.config.trainer.learningRate, objective.klCoefficient, objective.klEstimator], [0.0003, 0.04, 'k3']);
-    const firstBudget = structuredClone(run.config);
-    firstBudget.trainer.learningRate = twin.config.trainer.learningRate;
-    (firstBudget.trainer.objective.options as { klCoefficient: number }).klCoefficient = 0;
-    assert.deepEqual(firstBudget, twin.config, `${run.arm} seed ${run.seed}`);
-    assert.notEqual(run.hash, twin.hash);
+  // Each run of `arm` in `plan`, with `undo` applied to a copy of its config, is its seed's run of `twinArm` in `twinPlan`.
+  type Plan = ReturnType<typeof planOf>;
+  type PlanRun = Plan['runs'][number];
+  const assertTwins = (plan: Plan, arm: string, twinPlan: Plan, twinArm: string, undo: (config: PlanRun['config'], run: PlanRun, twin: PlanRun) => void) => {
+    for (const run of plan.runs.filter((r) => r.arm === arm)) {
+      const twin = twinPlan.runs.find((r) => r.arm === twinArm && r.seed === run.seed)!;
+      const config = structuredClone(run.config);
+      undo(config, run, twin);
+      assert.deepEqual(config, twin.config, `${run.arm} seed ${run.seed}`);
+    }
+  };
+  for (const arm of klPlan.arms.map((a) => a.label)) {
+    assertTwins(klPlan, arm, regimePlan, arm, (config, run, twin) => {
+      const objective = config.trainer.objective.options as { klCoefficient: number; klEstimator: string };
+      assert.deepEqual([config.trainer.learningRate, objective.klCoefficient, objective.klEstimator], [0.0003, 0.04, 'k3']);
+      config.trainer.learningRate = twin.config.trainer.learningRate;
+      objective.klCoefficient = 0;
+      assert.notEqual(run.hash, twin.hash);
+    });
   }
   // The TGRL specs at the KL budget: tgrl-count-kl is regime-count-kl's grpo and tgrl arms with the 15 seeds its
   // power line asked for, and tgrl-components-kl's tgrl and no-expert arms are those runs too (--reuse copies them).
@@ -226,24 +236,19 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
   // tgrl-components-kl's no-filter and no-reweight arms are its tgrl arm with one weighter option turned off, and
   // tgrl-beta-kl's beta10 its beta5 with β = 10: nothing else differs.
   const componentsKlPlan = planOf('tgrl-components-kl.yaml');
-  for (const run of componentsKlPlan.runs.filter((r) => r.arm === 'no-filter' || r.arm === 'no-reweight')) {
-    const full = componentsKlPlan.runs.find((r) => r.arm === 'tgrl' && r.seed === run.seed)!;
-    const option = run.arm === 'no-filter' ? 'filter' : 'reweight';
-    const restored = structuredClone(run.config);
-    const options = restored.trainer.weighters[0]!.options as Record<string, unknown>;
-    assert.equal(options[option], false, `${run.arm} seed ${run.seed}`);
-    options[option] = true;
-    assert.deepEqual(restored, full.config, `${run.arm} seed ${run.seed}`);
+  for (const [arm, option] of [['no-filter', 'filter'], ['no-reweight', 'reweight']] as const) {
+    assertTwins(componentsKlPlan, arm, componentsKlPlan, 'tgrl', (config, run) => {
+      const options = config.trainer.weighters[0]!.options as Record<string, unknown>;
+      assert.equal(options[option], false, `${run.arm} seed ${run.seed}`);
+      options[option] = true;
+    });
   }
   const betaKlPlan = planOf('tgrl-beta-kl.yaml');
-  for (const run of betaKlPlan.runs.filter((r) => r.arm === 'beta10')) {
-    const beta5 = betaKlPlan.runs.find((r) => r.arm === 'beta5' && r.seed === run.seed)!;
-    const restored = structuredClone(run.config);
-    const options = restored.trainer.weighters[0]!.options as { beta: number };
+  assertTwins(betaKlPlan, 'beta10', betaKlPlan, 'beta5', (config, run) => {
+    const options = config.trainer.weighters[0]!.options as { beta: number };
     assert.equal(options.beta, 10, `beta10 seed ${run.seed}`);
     options.beta = 5;
-    assert.deepEqual(restored, beta5.config, `beta10 seed ${run.seed}`);
-  }
+  });
   // tor-delta-logp's hosts are regime-count-small's grpo and dapo arms too.
   const tokenWeighters = hashes('tor-delta-logp.yaml');
   // tgrl-count is regime-count-small's grpo and tgrl arms with more seeds: its first 8 are that spec's runs.
