@@ -140,6 +140,7 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     'regime-count-small.yaml': 400,
     'tgrl-beta-kl.yaml': 400,
     'tgrl-beta.yaml': 400,
+    'tgrl-beta10-kl.yaml': 400,
     'tgrl-beta5-beta1.yaml': 400,
     'tgrl-components-kl.yaml': 400,
     'tgrl-components.yaml': 400,
@@ -147,6 +148,7 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     'tgrl-count.yaml': 400,
     'tgrl-hard-filter.yaml': 400,
     'tgrl-hard.yaml': 400,
+    'tor-delta-logp-kl.yaml': 400,
     'tor-delta-logp.yaml': 400,
     'vgpo-compensation.yaml': 400,
     'vgpo-intra-inter.yaml': 400,
@@ -226,15 +228,37 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     assert.equal(componentsKl.get(`tgrl/${seed}`), kl.get(`tgrl/${seed}`), `TGRL seed ${seed}`);
     assert.equal(componentsKl.get(`no-expert/${seed}`), kl.get(`grpo/${seed}`), `GRPO seed ${seed}`);
   }
-  // tgrl-beta-kl's grpo and beta5 arms are those runs as well.
+  // tgrl-beta-kl's grpo and beta5 arms are those runs as well; tgrl-beta10-kl is its grpo and beta10 arms with the 15
+  // seeds their power line asked for: grpo's are tgrl-count-kl's, beta10's first 8 tgrl-beta-kl's.
   const betaKl = hashes('tgrl-beta-kl.yaml');
-  assert.equal(betaKl.size, 3 * 8, 'tgrl-beta-kl: 3 arms × 8 seeds');
+  const beta10Kl = hashes('tgrl-beta10-kl.yaml');
+  assert.equal(betaKl.size, 4 * 8, 'tgrl-beta-kl: 4 arms × 8 seeds');
+  assert.equal(beta10Kl.size, 2 * 15, 'tgrl-beta10-kl: 2 arms × 15 seeds');
   for (let seed = 1; seed <= 8; seed++) {
     assert.equal(betaKl.get(`grpo/${seed}`), kl.get(`grpo/${seed}`), `GRPO seed ${seed}`);
     assert.equal(betaKl.get(`beta5/${seed}`), kl.get(`tgrl/${seed}`), `β = 5 seed ${seed}`);
+    assert.equal(beta10Kl.get(`beta10/${seed}`), betaKl.get(`beta10/${seed}`), `β = 10 seed ${seed}`);
+  }
+  for (let seed = 1; seed <= 15; seed++) assert.equal(beta10Kl.get(`grpo/${seed}`), tgrlCountKl.get(`grpo/${seed}`), `GRPO seed ${seed}`);
+  // tor-delta-logp-kl's hosts are regime-count-kl's grpo and dapo arms, and its tor and delta-logp arms are
+  // tor-delta-logp's at the KL budget: learning rate 3e-4 and a k3 KL penalty of 0.04, nothing else.
+  const torKl = hashes('tor-delta-logp-kl.yaml');
+  for (let seed = 1; seed <= 5; seed++) {
+    for (const arm of ['grpo', 'dapo']) assert.equal(torKl.get(`${arm}/${seed}`), kl.get(`${arm}/${seed}`), `${arm} seed ${seed}`);
+  }
+  const torKlPlan = planOf('tor-delta-logp-kl.yaml');
+  assert.deepEqual(torKlPlan.arms.map((a) => a.label), ['grpo', 'tor', 'dapo', 'delta-logp']);
+  for (const arm of ['tor', 'delta-logp']) {
+    assertTwins(torKlPlan, arm, planOf('tor-delta-logp.yaml'), arm, (config, run, twin) => {
+      const objective = config.trainer.objective.options as { klCoefficient: number; klEstimator: string };
+      assert.deepEqual([config.trainer.learningRate, objective.klCoefficient, objective.klEstimator], [0.0003, 0.04, 'k3']);
+      config.trainer.learningRate = twin.config.trainer.learningRate;
+      objective.klCoefficient = 0;
+      assert.notEqual(run.hash, twin.hash);
+    });
   }
   // tgrl-components-kl's no-filter and no-reweight arms are its tgrl arm with one weighter option turned off, and
-  // tgrl-beta-kl's beta10 its beta5 with β = 10: nothing else differs.
+  // tgrl-beta-kl's beta10 and beta1 its beta5 with β = 10 and β = 1: nothing else differs.
   const componentsKlPlan = planOf('tgrl-components-kl.yaml');
   for (const [arm, option] of [['no-filter', 'filter'], ['no-reweight', 'reweight']] as const) {
     assertTwins(componentsKlPlan, arm, componentsKlPlan, 'tgrl', (config, run) => {
@@ -244,11 +268,13 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     });
   }
   const betaKlPlan = planOf('tgrl-beta-kl.yaml');
-  assertTwins(betaKlPlan, 'beta10', betaKlPlan, 'beta5', (config, run) => {
-    const options = config.trainer.weighters[0]!.options as { beta: number };
-    assert.equal(options.beta, 10, `beta10 seed ${run.seed}`);
-    options.beta = 5;
-  });
+  for (const [arm, value] of [['beta10', 10], ['beta1', 1]] as const) {
+    assertTwins(betaKlPlan, arm, betaKlPlan, 'beta5', (config, run) => {
+      const options = config.trainer.weighters[0]!.options as { beta: number };
+      assert.equal(options.beta, value, `${arm} seed ${run.seed}`);
+      options.beta = 5;
+    });
+  }
   // tor-delta-logp's hosts are regime-count-small's grpo and dapo arms too.
   const tokenWeighters = hashes('tor-delta-logp.yaml');
   // tgrl-count is regime-count-small's grpo and tgrl arms with more seeds: its first 8 are that spec's runs.
