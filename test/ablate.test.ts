@@ -152,6 +152,7 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     'tor-delta-logp.yaml': 400,
     'vgpo-compensation.yaml': 400,
     'vgpo-intra-inter.yaml': 400,
+    'vgpo-kl.yaml': 400,
   };
   assert.deepEqual(specs.sort(), Object.keys(steps));
   // Every spec is expanded once; the checks on shared runs below read these plans.
@@ -240,16 +241,23 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     assert.equal(beta10Kl.get(`beta10/${seed}`), betaKl.get(`beta10/${seed}`), `β = 10 seed ${seed}`);
   }
   for (let seed = 1; seed <= 15; seed++) assert.equal(beta10Kl.get(`grpo/${seed}`), tgrlCountKl.get(`grpo/${seed}`), `GRPO seed ${seed}`);
-  // tor-delta-logp-kl's hosts are regime-count-kl's grpo and dapo arms, and its tor and delta-logp arms are
-  // tor-delta-logp's at the KL budget: learning rate 3e-4 and a k3 KL penalty of 0.04, nothing else.
+  // tor-delta-logp-kl's hosts are regime-count-kl's grpo and dapo arms, and its tor and delta-logp arms (vgpo-kl's
+  // vgpo) are tor-delta-logp's (vgpo-intra-inter's) at the KL budget: lr 3e-4 and a k3 KL penalty of 0.04, nothing else.
   const torKl = hashes('tor-delta-logp-kl.yaml');
   for (let seed = 1; seed <= 5; seed++) {
     for (const arm of ['grpo', 'dapo']) assert.equal(torKl.get(`${arm}/${seed}`), kl.get(`${arm}/${seed}`), `${arm} seed ${seed}`);
   }
+  // vgpo-kl's dapo arm is regime-count-kl's too.
+  const vgpoKl = hashes('vgpo-kl.yaml');
+  for (let seed = 1; seed <= 5; seed++) assert.equal(vgpoKl.get(`dapo/${seed}`), kl.get(`dapo/${seed}`), `DAPO seed ${seed}`);
   const torKlPlan = planOf('tor-delta-logp-kl.yaml');
   assert.deepEqual(torKlPlan.arms.map((a) => a.label), ['grpo', 'tor', 'dapo', 'delta-logp']);
-  for (const arm of ['tor', 'delta-logp']) {
-    assertTwins(torKlPlan, arm, planOf('tor-delta-logp.yaml'), arm, (config, run, twin) => {
+  for (const [plan, twinPlan, arm] of [
+    [torKlPlan, planOf('tor-delta-logp.yaml'), 'tor'],
+    [torKlPlan, planOf('tor-delta-logp.yaml'), 'delta-logp'],
+    [planOf('vgpo-kl.yaml'), planOf('vgpo-intra-inter.yaml'), 'vgpo'],
+  ] as const) {
+    assertTwins(plan, arm, twinPlan, arm, (config, run, twin) => {
       const objective = config.trainer.objective.options as { klCoefficient: number; klEstimator: string };
       assert.deepEqual([config.trainer.learningRate, objective.klCoefficient, objective.klEstimator], [0.0003, 0.04, 'k3']);
       config.trainer.learningRate = twin.config.trainer.learningRate;
