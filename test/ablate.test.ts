@@ -209,15 +209,15 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
       assert.deepEqual(config, twin.config, `${run.arm} seed ${run.seed}`);
     }
   };
-  for (const arm of klPlan.arms.map((a) => a.label)) {
-    assertTwins(klPlan, arm, regimePlan, arm, (config, run, twin) => {
-      const objective = config.trainer.objective.options as { klCoefficient: number; klEstimator: string };
-      assert.deepEqual([config.trainer.learningRate, objective.klCoefficient, objective.klEstimator], [0.0003, 0.04, 'k3']);
-      config.trainer.learningRate = twin.config.trainer.learningRate;
-      objective.klCoefficient = 0;
-      assert.notEqual(run.hash, twin.hash);
-    });
-  }
+  // Takes a run at the KL budget back to the first budget: lr 2e-4 (its twin's) and no KL term.
+  const undoKlBudget = (config: PlanRun['config'], run: PlanRun, twin: PlanRun) => {
+    const objective = config.trainer.objective.options as { klCoefficient: number; klEstimator: string };
+    assert.deepEqual([config.trainer.learningRate, objective.klCoefficient, objective.klEstimator], [0.0003, 0.04, 'k3']);
+    config.trainer.learningRate = twin.config.trainer.learningRate;
+    objective.klCoefficient = 0;
+    assert.notEqual(run.hash, twin.hash);
+  };
+  for (const arm of klPlan.arms.map((a) => a.label)) assertTwins(klPlan, arm, regimePlan, arm, undoKlBudget);
   // The TGRL specs at the KL budget: tgrl-count-kl is regime-count-kl's grpo and tgrl arms with the 15 seeds its
   // power line asked for, and tgrl-components-kl's tgrl and no-expert arms are those runs too (--reuse copies them).
   const kl = hashes('regime-count-kl.yaml');
@@ -256,15 +256,7 @@ test('the example ablation specs expand to validated runs (≥ 5 seeds, their RL
     [torKlPlan, planOf('tor-delta-logp.yaml'), 'tor'],
     [torKlPlan, planOf('tor-delta-logp.yaml'), 'delta-logp'],
     [planOf('vgpo-kl.yaml'), planOf('vgpo-intra-inter.yaml'), 'vgpo'],
-  ] as const) {
-    assertTwins(plan, arm, twinPlan, arm, (config, run, twin) => {
-      const objective = config.trainer.objective.options as { klCoefficient: number; klEstimator: string };
-      assert.deepEqual([config.trainer.learningRate, objective.klCoefficient, objective.klEstimator], [0.0003, 0.04, 'k3']);
-      config.trainer.learningRate = twin.config.trainer.learningRate;
-      objective.klCoefficient = 0;
-      assert.notEqual(run.hash, twin.hash);
-    });
-  }
+  ] as const) assertTwins(plan, arm, twinPlan, arm, undoKlBudget);
   // tgrl-components-kl's no-filter and no-reweight arms are its tgrl arm with one weighter option turned off, and
   // tgrl-beta-kl's beta10 and beta1 its beta5 with β = 10 and β = 1: nothing else differs.
   const componentsKlPlan = planOf('tgrl-components-kl.yaml');
